@@ -1,0 +1,500 @@
+package reauth
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// Limits on the work [ParseChallenges] does, so that a hostile server cannot
+// make a client spend unbounded time or memory on its headers.
+const (
+	// MaxChallengeBytes is the largest total size, over all field values, that
+	// ParseChallenges accepts.
+	MaxChallengeBytes = 64 << 10
+	// MaxChallenges is the largest number of challenges ParseChallenges returns.
+	MaxChallenges = 256
+)
+
+// Challenge is one challenge of a WWW-Authenticate or Proxy-Authenticate
+// field (RFC 9110 §11.3): an auth-scheme with either a token68 or a list of
+// auth-params.
+type Challenge struct {
+	Scheme  string            // auth-scheme as sent; compared case-insensitively
+	Token68 string            // "" unless the challenge carries a token68
+	Params  map[string]string // auth-params: names lower-cased, values unquoted and unescaped
+}
+
+// Is reports whether the challenge's auth-scheme is scheme, compared
+// case-insensitively as RFC 9110 §11.1 requires.
+func (c Challenge) Is(scheme string) bool { return strings.EqualFold(c.Scheme, scheme) }
+
+// Param returns the auth-param called name (matched case-insensitively), or ""
+// when the challenge does not carry it.
+func (c Challenge) Param(name string) string {
+	if v, ok := c.Params[name]; ok {
+		return v
+	}
+	return c.Params[strings.ToLower(name)]
+}
+
+// String serialises the challenge as a field value that [ParseChallenges]
+// parses back to an equal challenge. Auth-params are written in name order,
+// values quoted unless they are a token, with '"' and '\' escaped.
+func (c Challenge) String() string {
+	var b strings.Builder
+	b.WriteString(c.Scheme)
+	if c.Token68 != "" {
+		b.WriteByte(' ')
+		b.WriteString(c.Token68)
+		return b.String()
+	}
+	names := make([]string, 0, len(c.Params))
+	for name := range c.Params {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		if i == 0 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		writeParamValue(&b, c.Params[name])
+	}
+	return b.String()
+}
+
+// writeParamValue writes v as a token when it is one, else as a quoted-string
+// (RFC 9110 §5.6.4).
+func writeParamValue(b *strings.Builder, v string) {
+	if isToken(v) {
+		b.WriteString(v)
+		return
+	}
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' || v[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+}
+
+// ParseError reports a field value that does not follow the challenge grammar
+// of RFC 9110 §11. It names the field value and byte offset, never the value
+// itself: the same grammar carries credentials in Authorization fields.
+type ParseError struct {
+	Field  int    // index of the field value among those passed to ParseChallenges
+	Offset int    // byte offset within that field value
+	Reason string // what was wrong
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("reauth: malformed challenge in field value %d at byte %d: %s", e.Field, e.Offset, e.Reason)
+}
+
+// ParseChallenges parses the field values of every WWW-Authenticate (or
+// Proxy-Authenticate) field line of a response and returns their challenges in
+// order. The grammar is RFC 9110 §11.2–§11.3 with the list rules of §5.6.1:
+//
+//	challenge  = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+//	auth-param = token BWS "=" BWS ( token / quoted-string )
+//
+// Several challenges may share a field line; a challenge may have no
+// parameters ("Bearer, DPoP algs=\"ES256\"" is two challenges). A token68 is
+// told from an auth-param by looking ahead: a run of token68 characters and
+// '=' padding followed by the end of the element is a token68.
+//
+// Leniency, beyond the grammar's own optional whitespace:
+//   - empty list elements and runs of commas are skipped (§5.6.1);
+//   - spaces and tabs are both accepted wherever whitespace is, including the
+//     1*SP after the auth-scheme;
+//   - an error in one field value does not stop the parsing of the next one.
+//
+// Auth-scheme case is kept as sent; auth-param names are lower-cased; values
+// are kept exactly as sent after unquoting.
+//
+// Malformed input (an unterminated quoted-string, an auth-param without '=',
+// a token68 followed by an auth-param, a parameter name given twice in one
+// challenge, a character outside the grammar) gives a [*ParseError] for the
+// first such place; the challenges that parsed cleanly are returned with it so
+// that a caller may still use them. Input over [MaxChallengeBytes] in total is
+// refused without parsing, and parsing stops after [MaxChallenges]
+// challenges. Work is linear in the input.
+func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
+	total := 0
+	for _, v := range fieldValues {
+		total += len(v)
+	}
+	if total > MaxChallengeBytes {
+		return nil, &ParseError{Reason: fmt.Sprintf("field values total %d bytes, over the %d-byte limit", total, MaxChallengeBytes)}
+	}
+	var (
+		out      []Challenge
+		firstErr error
+	)
+	for i, v := range fieldValues {
+		p := challengeParser{s: v, field: i}
+		var err error
+		out, err = p.parse(out)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if len(out) >= MaxChallenges {
+			if firstErr == nil && (p.pos < len(v) || i < len(fieldValues)-1) {
+				firstErr = &ParseError{Field: i, Offset: p.pos, Reason: fmt.Sprintf("more than %d challenges", MaxChallenges)}
+			}
+			break
+		}
+	}
+	return out, firstErr
+}
+
+// ResponseChallenges returns the challenges of resp: those of its
+// Proxy-Authenticate fields for a 407, of its WWW-Authenticate fields
+// otherwise (401, and 403 or 400 for Bearer errors, RFC 6750 §3).
+func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
+	field := "WWW-Authenticate"
+	if resp.StatusCode == http.StatusProxyAuthRequired {
+		field = "Proxy-Authenticate"
+	}
+	values := resp.Header.Values(field)
+	if len(values) == 0 {
+		return nil, nil
+	}
+	return ParseChallenges(values...)
+}
+
+type challengeParser struct {
+	s     string
+	pos   int
+	field int
+}
+
+func (p *challengeParser) fail(offset int, format string, args ...any) error {
+	return &ParseError{Field: p.field, Offset: offset, Reason: fmt.Sprintf(format, args...)}
+}
+
+// parse appends the challenges of one field value to out.
+func (p *challengeParser) parse(out []Challenge) ([]Challenge, error) {
+	for {
+		p.skipListSeparators()
+		if p.pos == len(p.s) {
+			return out, nil
+		}
+		if len(out) >= MaxChallenges {
+			return out, nil
+		}
+		c, err := p.challenge()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, c)
+	}
+}
+
+// challenge parses one challenge starting at an auth-scheme and stops at the
+// comma that ends it, or at the end of the field value.
+func (p *challengeParser) challenge() (Challenge, error) {
+	start := p.pos
+	scheme := p.token()
+	if scheme == "" {
+		return Challenge{}, p.fail(p.pos, "expected an auth-scheme, found %s", p.describe(p.pos))
+	}
+	if p.peekParamAfter(start) {
+		return Challenge{}, p.fail(start, "auth-param without a challenge (a parameter before it may lack '=')")
+	}
+	c := Challenge{Scheme: scheme}
+	if p.pos == len(p.s) || p.s[p.pos] == ',' {
+		return c, nil
+	}
+	if !isWS(p.s[p.pos]) {
+		return Challenge{}, p.fail(p.pos, "expected a space after auth-scheme, found %s", p.describe(p.pos))
+	}
+	p.skipWS()
+	if p.pos == len(p.s) || p.s[p.pos] == ',' {
+		return c, nil
+	}
+	if t68, ok := p.token68(); ok {
+		c.Token68 = t68
+		p.skipWS()
+		if p.pos < len(p.s) && p.s[p.pos] != ',' {
+			return Challenge{}, p.fail(p.pos, "expected ',' after token68, found %s", p.describe(p.pos))
+		}
+		// A token68 ends its challenge: what follows must be a new challenge.
+		save := p.pos
+		p.skipListSeparators()
+		if p.pos < len(p.s) && p.peekParamAfter(p.pos) {
+			return Challenge{}, p.fail(p.pos, "token68 followed by an auth-param")
+		}
+		p.pos = save
+		return c, nil
+	}
+	return c, p.params(&c)
+}
+
+// params parses the #auth-param list of a challenge. It stops before the
+// auth-scheme of a following challenge.
+func (p *challengeParser) params(c *Challenge) error {
+	c.Params = make(map[string]string, 4)
+	for {
+		nameStart := p.pos
+		name := p.token()
+		if name == "" {
+			return p.fail(p.pos, "expected an auth-param name, found %s", p.describe(p.pos))
+		}
+		p.skipWS()
+		if p.pos == len(p.s) || p.s[p.pos] != '=' {
+			return p.fail(p.pos, "auth-param %q has no '='", name)
+		}
+		p.pos++
+		p.skipWS()
+		value, err := p.paramValue(name)
+		if err != nil {
+			return err
+		}
+		key := lowerASCII(name)
+		if _, dup := c.Params[key]; dup {
+			return p.fail(nameStart, "auth-param %q given twice in one challenge (RFC 9110 §11.2)", key)
+		}
+		c.Params[key] = value
+
+		p.skipWS()
+		if p.pos == len(p.s) {
+			return nil
+		}
+		if p.s[p.pos] != ',' {
+			return p.fail(p.pos, "expected ',' after auth-param %q, found %s", key, p.describe(p.pos))
+		}
+		save := p.pos
+		p.skipListSeparators()
+		if p.pos == len(p.s) {
+			return nil
+		}
+		if !p.peekParamAfter(p.pos) {
+			if next, ok := p.bareTokenBeforeParam(p.pos); ok {
+				// "realm=x, qop, nonce=y": qop is a parameter that lost its '='.
+				return p.fail(p.pos, "auth-param %q has no '='", next)
+			}
+			// The next element begins a new challenge.
+			p.pos = save
+			return nil
+		}
+	}
+}
+
+// paramValue parses a token or a quoted-string.
+func (p *challengeParser) paramValue(name string) (string, error) {
+	if p.pos < len(p.s) && p.s[p.pos] == '"' {
+		return p.quotedString()
+	}
+	v := p.token()
+	if v == "" {
+		return "", p.fail(p.pos, "auth-param %q has no value, found %s", name, p.describe(p.pos))
+	}
+	return v, nil
+}
+
+// quotedString parses a quoted-string (RFC 9110 §5.6.4) at p.pos and returns
+// its content with quoted-pairs resolved. Without escapes the result is a
+// substring of the input and costs no allocation.
+func (p *challengeParser) quotedString() (string, error) {
+	open := p.pos
+	p.pos++ // the opening quote
+	start := p.pos
+	var b []byte // nil until the first quoted-pair
+	for p.pos < len(p.s) {
+		ch := p.s[p.pos]
+		switch {
+		case ch == '"':
+			p.pos++
+			if b == nil {
+				return p.s[start : p.pos-1], nil
+			}
+			return string(b), nil
+		case ch == '\\':
+			if p.pos+1 == len(p.s) {
+				return "", p.fail(p.pos, "quoted-pair at the end of the field value")
+			}
+			esc := p.s[p.pos+1]
+			if !isQuotedPairChar(esc) {
+				return "", p.fail(p.pos+1, "character %s cannot be escaped in a quoted-string", describeByte(esc))
+			}
+			if b == nil {
+				b = append(make([]byte, 0, len(p.s)-start), p.s[start:p.pos]...)
+			}
+			b = append(b, esc)
+			p.pos += 2
+		case isQdtext(ch):
+			if b != nil {
+				b = append(b, ch)
+			}
+			p.pos++
+		default:
+			return "", p.fail(p.pos, "character %s not allowed in a quoted-string", describeByte(ch))
+		}
+	}
+	return "", p.fail(open, "unterminated quoted-string")
+}
+
+// token68 reads a token68 (RFC 9110 §11.2) at p.pos if one stands there and
+// ends the list element; otherwise it leaves p.pos alone.
+func (p *challengeParser) token68() (string, bool) {
+	i := p.pos
+	for i < len(p.s) && isToken68Char(p.s[i]) {
+		i++
+	}
+	if i == p.pos {
+		return "", false
+	}
+	for i < len(p.s) && p.s[i] == '=' {
+		i++
+	}
+	end := i
+	for i < len(p.s) && isWS(p.s[i]) {
+		i++
+	}
+	if i < len(p.s) && p.s[i] != ',' {
+		return "", false
+	}
+	t := p.s[p.pos:end]
+	p.pos = end
+	return t, true
+}
+
+// peekParamAfter reports whether the list element at i is an auth-param
+// (token BWS "="), not the start of a challenge.
+func (p *challengeParser) peekParamAfter(i int) bool {
+	for i < len(p.s) && isTchar(p.s[i]) {
+		i++
+	}
+	for i < len(p.s) && isWS(p.s[i]) {
+		i++
+	}
+	return i < len(p.s) && p.s[i] == '='
+}
+
+// bareTokenBeforeParam reports whether the list element at i is a lone token
+// followed by an auth-param: that token can only be an auth-param without '='.
+func (p *challengeParser) bareTokenBeforeParam(i int) (string, bool) {
+	start := i
+	for i < len(p.s) && isTchar(p.s[i]) {
+		i++
+	}
+	tok := p.s[start:i]
+	for i < len(p.s) && isWS(p.s[i]) {
+		i++
+	}
+	if tok == "" || i == len(p.s) || p.s[i] != ',' {
+		return "", false
+	}
+	for i < len(p.s) && (isWS(p.s[i]) || p.s[i] == ',') {
+		i++
+	}
+	return tok, i < len(p.s) && p.peekParamAfter(i)
+}
+
+func (p *challengeParser) token() string {
+	start := p.pos
+	for p.pos < len(p.s) && isTchar(p.s[p.pos]) {
+		p.pos++
+	}
+	return p.s[start:p.pos]
+}
+
+func (p *challengeParser) skipWS() {
+	for p.pos < len(p.s) && isWS(p.s[p.pos]) {
+		p.pos++
+	}
+}
+
+// skipListSeparators skips OWS and any number of commas: empty list elements
+// are allowed (RFC 9110 §5.6.1).
+func (p *challengeParser) skipListSeparators() {
+	for p.pos < len(p.s) && (isWS(p.s[p.pos]) || p.s[p.pos] == ',') {
+		p.pos++
+	}
+}
+
+func (p *challengeParser) describe(i int) string {
+	if i >= len(p.s) {
+		return "the end of the field value"
+	}
+	return describeByte(p.s[i])
+}
+
+// describeByte names a byte for an error message. Printable ASCII is shown;
+// anything else by its code, so that errors stay readable and short.
+func describeByte(c byte) string {
+	if c > 0x20 && c < 0x7f {
+		return fmt.Sprintf("%q", rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' }
+
+// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	return c < 0x80 && tcharTable[c]
+}
+
+var tcharTable = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken68Char reports whether c may appear in a token68 before its '='
+// padding (RFC 9110 §11.2).
+func isToken68Char(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+// isQdtext reports whether c may appear unescaped in a quoted-string:
+// HTAB, SP, and visible characters other than '"' and '\' (obs-text included).
+func isQdtext(c byte) bool {
+	return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c != 0x7f
+}
+
+// isQuotedPairChar reports whether c may follow '\' in a quoted-pair.
+func isQuotedPairChar(c byte) bool {
+	return c == '\t' || c >= 0x20 && c != 0x7f
+}
+
+// lowerASCII lower-cases an ASCII token, returning s itself when it has no
+// upper-case letter, so that the common case allocates nothing.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
