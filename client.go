@@ -1,0 +1,519 @@
+package reauth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// DefaultMaxBufferedBody is the default for Transport.MaxBufferedBody.
+const DefaultMaxBufferedBody = 1 << 20
+
+// Transport is an [http.RoundTripper] that authenticates requests to the
+// origins its credentials are bound to and acts on 401, 403 and 407 as
+// RFC 9110 §15.5 says a client should:
+//
+//   - 401 from a bound origin: the challenges are parsed, Credentials answer
+//     them with a value that differs from the one refused, and the request is
+//     retried once. With nothing new to offer, or after the retry, RoundTrip
+//     returns an [*UnauthorizedError].
+//   - 403 from a bound origin: final at once, an [*ForbiddenError].
+//   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
+//   - 407 from the proxy a plain-http request goes through: the same as 401,
+//     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
+//
+// Unlike a plain RoundTripper, Transport returns these typed errors instead
+// of the 401, 403 or 407 response (the response body is read up to
+// [MaxErrorBody] bytes into the error, and closed); set ReturnResponse to get
+// the final response instead. Any other response, 404 included, is returned
+// as it is.
+//
+// Requests to origins not in Origins pass through untouched: no credentials,
+// no challenge handling. http.Client follows redirects above the RoundTripper,
+// so each hop is checked on its own and a redirect elsewhere never carries
+// credentials.
+//
+// Transport never modifies the caller's request: it sends a copy with the
+// credentials set. It is safe for concurrent use. Its fields must not be
+// changed after the first request.
+type Transport struct {
+	// Base sends the requests. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Credentials answer 401 challenges from the bound origins.
+	Credentials Credentials
+	// Origins lists the origins ("scheme://host[:port]") that Credentials may
+	// be sent to. Credentials without Origins is a configuration error.
+	Origins []string
+	// ProxyCredentials answer 407 challenges from the proxy that a plain-http
+	// request goes through (see Proxy). They are never sent to origins.
+	ProxyCredentials Credentials
+	// Proxy says which proxy a request goes through, as http.Transport.Proxy
+	// does. Nil means Base's own Proxy when Base is an *http.Transport.
+	// ProxyCredentials are sent only to the proxy it names.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// MaxBufferedBody bounds how much of a request body without GetBody is
+	// held in memory so that it can be sent again after a challenge. A larger
+	// body is sent once; if it is challenged the caller gets an
+	// [*UnauthorizedError] wrapping [ErrBodyNotReplayable]. Zero means
+	// [DefaultMaxBufferedBody]; negative means never buffer.
+	MaxBufferedBody int64
+	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
+	// to hosts that are not loopback, where anyone on the path can read them.
+	InsecureAllowHTTP bool
+	// ReturnResponse makes RoundTrip return the final 401, 403, 407 or 400
+	// response untouched instead of a typed error, for proxies and callers
+	// that handle the response themselves.
+	ReturnResponse bool
+
+	// Logger, if set, receives each auth decision at debug level (challenges
+	// seen, scheme chosen, retry or give-up and why). Secrets are redacted.
+	Logger *slog.Logger
+	// OnEvent, if set, receives the same decisions as values, for metrics and
+	// tracing. It is called synchronously and must not block.
+	OnEvent func(Event)
+
+	once sync.Once
+	cfg  *transportConfig
+	err  error
+}
+
+type transportConfig struct {
+	base    http.RoundTripper
+	origins *originSet
+	proxy   func(*http.Request) (*url.URL, error)
+	maxBuf  int64 // what a body without GetBody may be buffered to; <0: never
+	maxBody int64 // what a body may be read to for signing (auth-int)
+}
+
+func (t *Transport) config() (*transportConfig, error) {
+	t.once.Do(func() {
+		c := &transportConfig{base: t.Base, proxy: t.Proxy, maxBuf: t.MaxBufferedBody}
+		if c.base == nil {
+			c.base = http.DefaultTransport
+		}
+		if c.proxy == nil {
+			if ht, ok := c.base.(*http.Transport); ok {
+				c.proxy = ht.Proxy
+			}
+		}
+		if c.maxBuf == 0 {
+			c.maxBuf = DefaultMaxBufferedBody
+		}
+		c.maxBody = max(c.maxBuf, DefaultMaxBufferedBody)
+		if t.Credentials != nil && len(t.Origins) == 0 {
+			t.err = ErrNoOrigins
+			return
+		}
+		c.origins, t.err = parseOrigins(t.Origins)
+		t.cfg = c
+	})
+	return t.cfg, t.err
+}
+
+// RoundTrip sends req, authenticating it as the Transport's doc comment says.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	cfg, err := t.config()
+	if err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	bound := t.Credentials != nil && cfg.origins.contains(req.URL)
+	var proxy *url.URL
+	// Proxy-Authorization set on a request is seen by the proxy only for
+	// plain http; through a CONNECT tunnel it would reach the origin.
+	if t.ProxyCredentials != nil && req.URL.Scheme == "http" && cfg.proxy != nil {
+		if proxy, err = cfg.proxy(req); err != nil {
+			closeRequestBody(req)
+			return nil, err
+		}
+	}
+	if !bound && proxy == nil {
+		return cfg.base.RoundTrip(req)
+	}
+	x := &exchange{t: t, cfg: cfg, req: req}
+	// The proxy leg comes first: a 407 is answered before the origin sees
+	// the request at all.
+	if proxy != nil {
+		x.legs[x.n] = leg{
+			creds: t.ProxyCredentials,
+			field: "Proxy-Authorization",
+			ar:    AuthRequest{Request: req, Proxy: proxy, Base: cfg.base, maxBody: cfg.maxBody},
+		}
+		x.proxy = &x.legs[x.n]
+		x.n++
+	}
+	if bound {
+		x.legs[x.n] = leg{
+			creds: t.Credentials,
+			field: "Authorization",
+			ar:    AuthRequest{Request: req, Base: cfg.base, origins: cfg.origins, maxBody: cfg.maxBody},
+		}
+		x.origin = &x.legs[x.n]
+		x.n++
+	}
+	return x.run()
+}
+
+// leg is one kind of authentication on a request: to the origin (401,
+// Authorization) or to the proxy (407, Proxy-Authorization). Each has its
+// own single retry.
+type leg struct {
+	creds Credentials
+	field string
+	ar    AuthRequest
+	sent  string // the value on the request being sent, "" for none
+	// refused is the value of the first refusal. One retry per leg means a
+	// second refusal is final, so no other value needs remembering.
+	refused string
+	retried bool
+}
+
+// exchange is the state of one RoundTrip call with authentication.
+type exchange struct {
+	t        *Transport
+	cfg      *transportConfig
+	req      *http.Request
+	legs     [2]leg // proxy first, then origin; legs[:n] are in use
+	n        int
+	origin   *leg            // &legs[i] when the request goes to a bound origin
+	proxy    *leg            // &legs[i] when it goes through a proxy with ProxyCredentials
+	body     *replayableBody // nil when the request has no body
+	attempts int
+}
+
+func (x *exchange) run() (*http.Response, error) {
+	for i := range x.legs[:x.n] {
+		l := &x.legs[i]
+		v, err := l.creds.Authorization(&l.ar)
+		if err == nil {
+			err = x.checkSendable(l, v)
+		}
+		if err != nil {
+			closeRequestBody(x.req)
+			return nil, err
+		}
+		l.sent = v
+	}
+	if x.req.Body != nil && x.req.Body != http.NoBody {
+		x.body = &replayableBody{}
+		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
+			return nil, err
+		}
+		for i := range x.legs[:x.n] {
+			x.legs[i].ar.body = x.body
+		}
+	}
+	for {
+		resp, err := x.send()
+		if err != nil {
+			return nil, err
+		}
+		l := x.legFor(resp.StatusCode)
+		if l == nil {
+			if x.origin != nil {
+				if err := x.finalStatus(resp); err != nil {
+					return nil, err
+				}
+			}
+			return x.observe(resp)
+		}
+		retry, err := x.answer(l, resp)
+		if !retry {
+			return x.final(resp, l, err)
+		}
+	}
+}
+
+// legFor returns the leg that a response status challenges, or nil.
+func (x *exchange) legFor(status int) *leg {
+	switch {
+	case status == http.StatusUnauthorized && x.origin != nil:
+		return x.origin
+	case status == http.StatusProxyAuthRequired && x.proxy != nil:
+		return x.proxy
+	}
+	return nil
+}
+
+// send sends one attempt: a shallow copy of the caller's request with this
+// attempt's body and credentials. A fresh copy each time: the base may still
+// hold the previous one (RoundTripper contract).
+func (x *exchange) send() (*http.Response, error) {
+	r := new(http.Request)
+	*r = *x.req
+	r.Header = x.req.Header.Clone()
+	if r.Header == nil {
+		r.Header = make(http.Header, 2)
+	}
+	for i := range x.legs[:x.n] {
+		if l := &x.legs[i]; l.sent != "" {
+			r.Header[l.field] = []string{l.sent}
+		}
+	}
+	switch {
+	case x.body == nil:
+		// No body: nothing to replay.
+	case x.attempts > 0:
+		body, err := x.body.again()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	default:
+		r.Body = x.body.firstBody(x.req)
+	}
+	x.attempts++
+	return x.cfg.base.RoundTrip(r)
+}
+
+// answer decides whether to retry after a 401 or 407: it asks the leg's
+// credentials for a new value and refuses one already refused (invariant 2).
+// It returns false with the reason to give up.
+func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
+	chs, perr := ResponseChallenges(resp)
+	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent), Err: perr})
+	if l.retried {
+		return false, ErrRefusedAfterRetry
+	}
+	l.refused = l.sent
+	if err := x.req.Context().Err(); err != nil {
+		return false, err
+	}
+	next, err := l.creds.Answer(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.sent, Header: resp.Header})
+	switch {
+	case err != nil:
+		return false, err
+	case next == "":
+		return false, ErrNoCredentials
+	case next == l.refused:
+		return false, ErrSameCredentials
+	case x.body != nil && !x.body.replayable:
+		return false, ErrBodyNotReplayable
+	}
+	if err := x.checkSendable(l, next); err != nil {
+		return false, err
+	}
+	drainAndClose(resp.Body)
+	l.retried = true
+	l.sent = next
+	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Scheme: schemeOf(next)})
+	return true, nil
+}
+
+// checkSendable enforces invariant 4's rule on plain http: Basic and Bearer
+// go over http only to loopback hosts, unless the user opted in by name.
+func (x *exchange) checkSendable(l *leg, v string) error {
+	if v == "" || l.ar.Proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
+		return nil
+	}
+	s := schemeOf(v)
+	if (equalFoldASCII(s, "Basic") || equalFoldASCII(s, "Bearer")) && !isLoopback(x.req.URL.Hostname()) {
+		return ErrInsecureCredentials
+	}
+	return nil
+}
+
+// final turns a 401 or 407 that will not be retried into an
+// *UnauthorizedError, or a credentials error into itself.
+func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Response, error) {
+	var fatal error
+	switch {
+	case errors.Is(reason, ErrNoCredentials), errors.Is(reason, ErrSameCredentials),
+		errors.Is(reason, ErrRefusedAfterRetry), errors.Is(reason, ErrBodyNotReplayable):
+	default:
+		fatal = reason // the credentials failed (token endpoint down, context done, …)
+	}
+	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Err: reason})
+	if fatal != nil {
+		drainAndClose(resp.Body)
+		return nil, fatal
+	}
+	if x.t.ReturnResponse {
+		return resp, nil
+	}
+	chs, perr := ResponseChallenges(resp)
+	return nil, &UnauthorizedError{
+		StatusCode: resp.StatusCode,
+		Challenges: chs,
+		Bearer:     bearerErrorOf(chs),
+		Body:       readErrorBody(resp.Body),
+		Method:     x.req.Method,
+		URL:        redactURL(x.req.URL),
+		Attempts:   x.attempts,
+		Err:        reason,
+		ParseErr:   perr,
+	}
+}
+
+// finalStatus turns a 403, or a 400 with Bearer error="invalid_request", from
+// a bound origin into its typed error. Neither is retried: the server
+// understood the credentials and sending them again will not help.
+func (x *exchange) finalStatus(resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusForbidden:
+		x.event(Event{Kind: EventForbidden, StatusCode: resp.StatusCode})
+		if x.t.ReturnResponse {
+			return nil
+		}
+		chs, _ := ResponseChallenges(resp)
+		body := readErrorBody(resp.Body)
+		return &ForbiddenError{
+			StatusCode:     resp.StatusCode,
+			Challenges:     chs,
+			Bearer:         bearerErrorOf(chs),
+			Body:           body,
+			Method:         x.req.Method,
+			URL:            redactURL(x.req.URL),
+			RegistryErrors: registryErrorsOf(resp.Header, body),
+		}
+	case http.StatusBadRequest:
+		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
+			return nil
+		}
+		chs, _ := ResponseChallenges(resp)
+		be := bearerErrorOf(chs)
+		if be.Code != "invalid_request" {
+			return nil
+		}
+		x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Err: ErrInvalidRequest})
+		if x.t.ReturnResponse {
+			return nil
+		}
+		return &InvalidRequestError{
+			StatusCode: resp.StatusCode,
+			Challenges: chs,
+			Bearer:     be,
+			Body:       readErrorBody(resp.Body),
+			Method:     x.req.Method,
+			URL:        redactURL(x.req.URL),
+		}
+	}
+	return nil
+}
+
+// observe hands the response to credentials that learn from responses
+// (Digest's Authentication-Info).
+func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
+	for i := range x.legs[:x.n] {
+		l := &x.legs[i]
+		if l.sent == "" {
+			continue
+		}
+		if o, ok := l.creds.(ResponseObserver); ok {
+			if err := o.Observe(&l.ar, l.sent, resp); err != nil {
+				drainAndClose(resp.Body)
+				return nil, err
+			}
+		}
+	}
+	return resp, nil
+}
+
+// readErrorBody reads up to MaxErrorBody bytes of a refusing response's body
+// for the typed error, and closes it.
+func readErrorBody(body io.ReadCloser) []byte {
+	if body == nil {
+		return nil
+	}
+	defer body.Close()
+	b, _ := io.ReadAll(io.LimitReader(body, MaxErrorBody))
+	return b
+}
+
+// drainAndClose reads a little of a body that will not be used, so that the
+// connection can be reused, and closes it. The read is bounded: a huge body
+// costs a new connection, not unbounded reading.
+func drainAndClose(body io.ReadCloser) {
+	if body == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+	body.Close()
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+// NewClient returns a go-retryablehttp client over t: it retries 429, 5xx and
+// network errors with backoff (honouring Retry-After), and never an auth
+// failure, per [CheckRetry]. Its logger is t.Logger (nil: silent), since
+// retryablehttp's default logger writes every request to stderr.
+func NewClient(t *Transport) *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	c.HTTPClient = &http.Client{Transport: t}
+	c.CheckRetry = CheckRetry
+	c.Logger = nil
+	if t.Logger != nil {
+		c.Logger = t.Logger
+	}
+	return c
+}
+
+// CheckRetry is the retry policy of [NewClient]: retryablehttp's default
+// (429, 5xx except 501, network errors) except that it never retries an auth
+// failure. A 401, 403 or 407, as a response or as reauth's typed error, has
+// already been answered as far as it can be; repeating it would send refused
+// credentials again (DESIGN invariants 1–3).
+func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil && isFinalAuthError(err) {
+		return false, nil
+	}
+	if resp != nil {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired:
+			return false, nil
+		}
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+}
+
+// isFinalAuthError reports whether err is one of reauth's own verdicts, which
+// no retry can change.
+func isFinalAuthError(err error) bool {
+	for _, target := range []error{ErrUnauthorized, ErrForbidden, ErrInvalidRequest, ErrNoOrigins, ErrInsecureCredentials} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var fe finalError
+	return errors.As(err, &fe)
+}
+
+// finalError is implemented by errors of reauth that a retry cannot change,
+// such as a token endpoint's refusal of the client.
+type finalError interface {
+	error
+	finalAuthError()
+}

@@ -1,0 +1,722 @@
+package reauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testUser     = "alice"
+	testPassword = "pw-SENTINEL-7f3a" // grep-able: must never appear in errors or logs
+	testToken    = "tok-SENTINEL-91c2"
+)
+
+var basicValue = "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
+
+// seen is one request as a test server saw it.
+type seen struct {
+	Method, Path, Authorization, ProxyAuthorization string
+	Body                                            string
+}
+
+// recorder is an httptest server that records every request and answers with
+// the handler under test.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
+	t.Helper()
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.reqs = append(r.reqs, seen{req.Method, req.URL.Path, req.Header.Get("Authorization"), req.Header.Get("Proxy-Authorization"), string(body)})
+		r.mu.Unlock()
+		h(w, req)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) requests() []seen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]seen(nil), r.reqs...)
+}
+
+func (r *recorder) count() int { return len(r.requests()) }
+
+// basicServer challenges for Basic and accepts testUser:testPassword.
+func basicServer(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != basicValue {
+		w.Header().Set("WWW-Authenticate", `Basic realm="test", charset="UTF-8"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	io.WriteString(w, "ok")
+}
+
+func clientFor(t *Transport) *http.Client { return &http.Client{Transport: t} }
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, error) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err == nil {
+		t.Cleanup(func() { resp.Body.Close() })
+	}
+	return resp, err
+}
+
+func TestBasicIsSentAfterTheFirstChallengeThenUpFront(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	c := clientFor(&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}})
+
+	resp, err := get(t, c, srv.URL+"/a")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	reqs := srv.requests()
+	require.Len(t, reqs, 2, "first call: challenge, then the answer")
+	assert.Empty(t, reqs[0].Authorization, "password schemes wait for a challenge")
+	assert.Equal(t, basicValue, reqs[1].Authorization)
+
+	for i := 0; i < 10; i++ {
+		resp, err := get(t, c, srv.URL+"/b")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Equal(t, 12, srv.count(), "steady state: one request per call")
+}
+
+func TestPreemptiveSendsBasicFromTheFirstRequest(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	c := clientFor(&Transport{Credentials: Preemptive(Basic(testUser, testPassword)), Origins: []string{srv.URL}})
+	_, err := get(t, c, srv.URL)
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.count())
+	assert.Equal(t, basicValue, srv.requests()[0].Authorization)
+}
+
+func TestBearerIsSentWithTheFirstRequest(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	c := clientFor(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}})
+	for i := 0; i < 5; i++ {
+		_, err := get(t, c, srv.URL)
+		require.NoError(t, err)
+	}
+	reqs := srv.requests()
+	require.Len(t, reqs, 5)
+	for _, r := range reqs {
+		assert.Equal(t, "Bearer "+testToken, r.Authorization)
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	bearerRefusal := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description="expired"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "token expired")
+	}
+	tests := []struct {
+		name      string
+		creds     Credentials
+		handler   http.HandlerFunc
+		requests  int
+		status    int   // when a response comes back
+		is        error // when an error comes back
+		unwrapped error // the reason inside it
+	}{
+		{
+			name: "401 with challenge, answered: retried once", creds: Basic(testUser, testPassword),
+			handler: basicServer, requests: 2, status: http.StatusOK,
+		},
+		{
+			name: "401 with challenge, nothing new: no retry", creds: Bearer(testToken),
+			handler: bearerRefusal, requests: 1, is: ErrUnauthorized, unwrapped: ErrNoCredentials,
+		},
+		{
+			name: "401 with a challenge the credentials cannot answer", creds: Basic(testUser, testPassword),
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("WWW-Authenticate", `Negotiate`)
+				w.WriteHeader(http.StatusUnauthorized)
+			},
+			requests: 1, is: ErrUnauthorized, unwrapped: ErrNoCredentials,
+		},
+		{
+			name: "401 without WWW-Authenticate, static token: final", creds: Bearer(testToken),
+			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
+			requests: 1, is: ErrUnauthorized, unwrapped: ErrNoCredentials,
+		},
+		{
+			name: "401 without WWW-Authenticate, Basic: one retry then final", creds: Basic(testUser, testPassword),
+			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
+			requests: 2, is: ErrUnauthorized, unwrapped: ErrRefusedAfterRetry,
+		},
+		{
+			name: "401 again after the retry (Apache re-challenge): final", creds: Basic(testUser, testPassword),
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				w.WriteHeader(http.StatusUnauthorized)
+			},
+			requests: 2, is: ErrUnauthorized, unwrapped: ErrRefusedAfterRetry,
+		},
+		{
+			name: "403: final at once", creds: Bearer(testToken),
+			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) },
+			requests: 1, is: ErrForbidden,
+		},
+		{
+			name: "400 invalid_request: final", creds: Bearer(testToken),
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_request"`)
+				w.WriteHeader(http.StatusBadRequest)
+			},
+			requests: 1, is: ErrInvalidRequest,
+		},
+		{
+			name: "400 without a Bearer error: passed through", creds: Bearer(testToken),
+			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadRequest) },
+			requests: 1, status: http.StatusBadRequest,
+		},
+		{
+			name: "404: passed through, never an auth failure", creds: Bearer(testToken),
+			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) },
+			requests: 1, status: http.StatusNotFound,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRecorder(t, tt.handler)
+			resp, err := get(t, clientFor(&Transport{Credentials: tt.creds, Origins: []string{srv.URL}}), srv.URL)
+			assert.Equal(t, tt.requests, srv.count(), "requests sent")
+			if tt.is != nil {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tt.is)
+				if tt.unwrapped != nil {
+					assert.ErrorIs(t, err, tt.unwrapped)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.status, resp.StatusCode)
+		})
+	}
+}
+
+func TestUnauthorizedErrorCarriesChallengesBearerFieldsAndBody(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description="the token expired", error_uri="https://example.com/e", scope="read"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, strings.Repeat("x", MaxErrorBody+100))
+	})
+	_, err := get(t, clientFor(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}}), srv.URL+"/p?access_token=secret")
+	var ue *UnauthorizedError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, http.StatusUnauthorized, ue.StatusCode)
+	require.Len(t, ue.Challenges, 1)
+	assert.Equal(t, "api", ue.Challenges[0].Params["realm"])
+	assert.Equal(t, BearerError{Code: "invalid_token", Description: "the token expired", URI: "https://example.com/e", Scope: "read"}, ue.Bearer)
+	assert.Len(t, ue.Body, MaxErrorBody, "the body is kept up to MaxErrorBody")
+	assert.Equal(t, srv.URL+"/p", ue.URL, "no query: it may carry secrets")
+	assert.Equal(t, 1, ue.Attempts)
+}
+
+func TestAtMostOneRetryPerChallengeKind(t *testing.T) {
+	// Credentials that always have something new: only the Transport's own
+	// rule can stop the loop.
+	var answers atomic.Int32
+	fresh := credsFunc{
+		answer: func(*AuthRequest, *Refusal) (string, error) {
+			return "Custom n" + strings.Repeat("x", int(answers.Add(1))), nil
+		},
+	}
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Custom realm="loop"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	_, err := get(t, clientFor(&Transport{Credentials: fresh, Origins: []string{srv.URL}}), srv.URL)
+	require.ErrorIs(t, err, ErrRefusedAfterRetry)
+	assert.Equal(t, 2, srv.count(), "one request and one retry, whatever the server does")
+}
+
+func TestRefusedCredentialsAreNeverSentAgain(t *testing.T) {
+	t.Run("preemptive Basic refused: no second try with the same value", func(t *testing.T) {
+		srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		c := clientFor(&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}})
+		_, err := get(t, c, srv.URL) // learns the protection space
+		require.ErrorIs(t, err, ErrRefusedAfterRetry)
+		_, err = get(t, c, srv.URL)
+		require.ErrorIs(t, err, ErrSameCredentials)
+		reqs := srv.requests()
+		require.Len(t, reqs, 3, "the second call stops after its first request")
+		assert.Equal(t, basicValue, reqs[2].Authorization)
+	})
+	t.Run("credentials offering the refused value again", func(t *testing.T) {
+		same := credsFunc{
+			authorization: func(*AuthRequest) (string, error) { return "Custom same", nil },
+			answer:        func(*AuthRequest, *Refusal) (string, error) { return "Custom same", nil },
+		}
+		srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Custom`)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		_, err := get(t, clientFor(&Transport{Credentials: same, Origins: []string{srv.URL}}), srv.URL)
+		require.ErrorIs(t, err, ErrSameCredentials)
+		assert.Equal(t, 1, srv.count())
+	})
+	t.Run("a value refused earlier in the request is not offered after a different one", func(t *testing.T) {
+		// A (refused) → B (refused): the Transport stops at its one retry
+		// before it could go back to A.
+		vals := []string{"Custom A", "Custom B", "Custom A"}
+		var n atomic.Int32
+		alternating := credsFunc{
+			authorization: func(*AuthRequest) (string, error) { return vals[0], nil },
+			answer:        func(*AuthRequest, *Refusal) (string, error) { return vals[n.Add(1)], nil },
+		}
+		srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Custom`)
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		_, err := get(t, clientFor(&Transport{Credentials: alternating, Origins: []string{srv.URL}}), srv.URL)
+		require.Error(t, err)
+		reqs := srv.requests()
+		require.Len(t, reqs, 2)
+		assert.NotEqual(t, reqs[0].Authorization, reqs[1].Authorization)
+	})
+}
+
+func TestForbiddenIsFinal(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope="admin write"`)
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "you need admin")
+	})
+	tr := &Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}}
+
+	_, err := get(t, clientFor(tr), srv.URL)
+	require.Error(t, err)
+	var ue *url.Error
+	require.ErrorAs(t, err, &ue, "http.Client wraps RoundTrip errors")
+	assert.ErrorIs(t, err, ErrForbidden)
+	var fe *ForbiddenError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, http.StatusForbidden, fe.StatusCode)
+	assert.Equal(t, "admin write", fe.Bearer.Scope, "the missing scope is surfaced")
+	assert.Equal(t, "you need admin", string(fe.Body))
+	assert.Equal(t, 1, srv.count())
+
+	t.Run("through the retrying client: exactly one request", func(t *testing.T) {
+		before := srv.count()
+		rc := NewClient(tr)
+		rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
+		_, err := rc.Get(srv.URL)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrForbidden)
+		var fe *ForbiddenError
+		assert.ErrorAs(t, err, &fe)
+		assert.Equal(t, before+1, srv.count())
+	})
+}
+
+func TestRegistryDeniedBodyIsKept(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
+	})
+	_, err := get(t, clientFor(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}}), srv.URL)
+	var fe *ForbiddenError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors)
+	assert.Contains(t, fe.Error(), "DENIED")
+}
+
+func TestReturnResponseGivesTheFinalResponseUntouched(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+			w.WriteHeader(status)
+			io.WriteString(w, "the server's words")
+		})
+		resp, err := get(t, clientFor(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}, ReturnResponse: true}), srv.URL)
+		require.NoError(t, err)
+		assert.Equal(t, status, resp.StatusCode)
+		body, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, "the server's words", string(body))
+		assert.Equal(t, 1, srv.count())
+	}
+}
+
+func TestCredentialsGoOnlyToBoundOrigins(t *testing.T) {
+	other := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="phish"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	bound := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, other.URL+"/landing", http.StatusTemporaryRedirect)
+			return
+		}
+		basicServer(w, r)
+	})
+	tr := &Transport{Credentials: Basic(testUser, testPassword), Origins: []string{bound.URL}}
+	c := clientFor(tr)
+
+	t.Run("another origin's challenge is not answered", func(t *testing.T) {
+		resp, err := get(t, c, other.URL+"/x")
+		require.NoError(t, err, "unbound origins pass through untouched")
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	})
+	t.Run("a redirect to another origin carries no credentials", func(t *testing.T) {
+		_, err := get(t, c, bound.URL+"/") // learn the protection space: now sent up front
+		require.NoError(t, err)
+		resp, err := get(t, c, bound.URL+"/redirect")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	})
+	for _, r := range other.requests() {
+		assert.Empty(t, r.Authorization, "the unbound origin saw credentials on %s", r.Path)
+	}
+	t.Run("same host, other port is another origin", func(t *testing.T) {
+		u, _ := url.Parse(other.URL)
+		assert.False(t, mustOrigins(t, bound.URL).contains(u))
+	})
+}
+
+func mustOrigins(t *testing.T, raw ...string) *originSet {
+	t.Helper()
+	s, err := parseOrigins(raw)
+	require.NoError(t, err)
+	return s
+}
+
+func TestPlainHTTPOnlyToLoopbackUnlessAllowed(t *testing.T) {
+	var sent atomic.Int32
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	})
+	for _, creds := range []Credentials{Bearer(testToken), Preemptive(Basic(testUser, testPassword))} {
+		tr := &Transport{Base: base, Credentials: creds, Origins: []string{"http://api.example.com", "https://api.example.com"}}
+		_, err := get(t, clientFor(tr), "http://api.example.com/x")
+		require.ErrorIs(t, err, ErrInsecureCredentials)
+		assert.NotContains(t, err.Error(), testToken)
+
+		_, err = get(t, clientFor(tr), "https://api.example.com/x")
+		require.NoError(t, err)
+
+		tr = &Transport{Base: base, Credentials: creds, Origins: []string{"http://api.example.com"}, InsecureAllowHTTP: true}
+		_, err = get(t, clientFor(tr), "http://api.example.com/x")
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(4), sent.Load(), "nothing was sent on the refused requests")
+	for _, host := range []string{"127.0.0.1", "127.8.9.10", "[::1]", "localhost"} {
+		tr := &Transport{Base: base, Credentials: Bearer(testToken), Origins: []string{"http://" + host + ":8080"}}
+		_, err := get(t, clientFor(tr), "http://"+host+":8080/x")
+		assert.NoError(t, err, host)
+	}
+}
+
+func TestConfigurationErrorsSayHowToFixThem(t *testing.T) {
+	tr := &Transport{Credentials: Bearer(testToken)}
+	_, err := tr.RoundTrip(httptest.NewRequest("GET", "https://api.example.com/", nil))
+	require.ErrorIs(t, err, ErrNoOrigins)
+	assert.Contains(t, err.Error(), "Origins: []string{")
+
+	for _, bad := range []string{"api.example.com", "https://api.example.com/v1", "ftp://x", "https://user:pw@x"} {
+		tr := &Transport{Credentials: Bearer(testToken), Origins: []string{bad}}
+		_, err := tr.RoundTrip(httptest.NewRequest("GET", "https://api.example.com/", nil))
+		require.Error(t, err, bad)
+		assert.NotContains(t, err.Error(), "pw@", "no userinfo echoed")
+	}
+	_, err = (&Transport{Credentials: Basic("a:b", "c"), Origins: []string{"https://x"}, Base: roundTripFunc(nil)}).
+		RoundTrip(httptest.NewRequest("GET", "https://x/", nil))
+	assert.ErrorContains(t, err, "':'")
+}
+
+func TestTheCallersRequestIsNotModified(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	tr := &Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}}
+	req, err := http.NewRequest("POST", srv.URL, strings.NewReader("payload"))
+	require.NoError(t, err)
+	req.Header.Set("X-Caller", "1")
+	before := req.Header.Clone()
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, before, req.Header)
+	assert.Empty(t, req.Header.Get("Authorization"))
+}
+
+func TestRetriedRequestCarriesTheSameBody(t *testing.T) {
+	payload := strings.Repeat("body-", 1000)
+	tests := []struct {
+		name string
+		body func() (io.Reader, bool) // the reader, and whether http.NewRequest can set GetBody
+	}{
+		{"GetBody", func() (io.Reader, bool) { return strings.NewReader(payload), true }},
+		{"no GetBody: buffered", func() (io.Reader, bool) { return io.NopCloser(strings.NewReader(payload)), false }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRecorder(t, basicServer)
+			tr := &Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}}
+			r, hasGetBody := tt.body()
+			req, err := http.NewRequest("POST", srv.URL, r)
+			require.NoError(t, err)
+			require.Equal(t, hasGetBody, req.GetBody != nil)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			reqs := srv.requests()
+			require.Len(t, reqs, 2)
+			assert.Equal(t, payload, reqs[0].Body)
+			assert.Equal(t, payload, reqs[1].Body)
+		})
+	}
+	t.Run("no GetBody and over the limit: sent once whole, then a typed error", func(t *testing.T) {
+		srv := newRecorder(t, basicServer)
+		tr := &Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}, MaxBufferedBody: 100}
+		req, err := http.NewRequest("POST", srv.URL, io.NopCloser(strings.NewReader(payload)))
+		require.NoError(t, err)
+		_, err = tr.RoundTrip(req)
+		require.ErrorIs(t, err, ErrUnauthorized)
+		require.ErrorIs(t, err, ErrBodyNotReplayable)
+		reqs := srv.requests()
+		require.Len(t, reqs, 1, "never re-sent empty or cut short")
+		assert.Equal(t, payload, reqs[0].Body)
+	})
+}
+
+func TestRetryablehttpRequestBodyIsReplayedOnChallenge(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	c := NewClient(&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}})
+	resp, err := c.Post(srv.URL, "text/plain", bytes.NewBufferString("from retryablehttp"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "from retryablehttp", reqs[1].Body)
+}
+
+func TestNewClientRetriesTransientFailuresNotAuthFailures(t *testing.T) {
+	var n atomic.Int32
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			io.WriteString(w, "ok")
+		}
+	})
+	c := NewClient(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}})
+	c.RetryWaitMin, c.RetryWaitMax = time.Millisecond, 5*time.Millisecond
+	resp, err := c.Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 3, srv.count())
+
+	refusing := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	c = NewClient(&Transport{Credentials: Bearer(testToken), Origins: []string{refusing.URL}})
+	c.RetryWaitMin, c.RetryWaitMax = time.Millisecond, time.Millisecond
+	_, err = c.Get(refusing.URL)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Equal(t, 1, refusing.count())
+
+	for _, status := range []int{401, 403, 407} {
+		retry, err := CheckRetry(context.Background(), &http.Response{StatusCode: status}, nil)
+		assert.NoError(t, err)
+		assert.False(t, retry, "status %d", status)
+	}
+}
+
+func TestProxyAuthenticationHasItsOwnRetry(t *testing.T) {
+	proxyValue := "Basic " + base64.StdEncoding.EncodeToString([]byte("proxyuser:proxy-pw-SENTINEL"))
+	origin := newRecorder(t, basicServer)
+	// A forward proxy for plain http that wants its own credentials.
+	var proxied atomic.Int32
+	proxy := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Proxy-Authorization") != proxyValue {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
+			w.WriteHeader(http.StatusProxyAuthRequired)
+			return
+		}
+		proxied.Add(1)
+		out, _ := http.NewRequest(r.Method, r.URL.String(), nil)
+		out.Header = r.Header.Clone()
+		out.Header.Del("Proxy-Authorization")
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+	proxyURL, _ := url.Parse(proxy.URL)
+	tr := &Transport{
+		Base:             &http.Transport{Proxy: http.ProxyURL(proxyURL)},
+		Credentials:      Basic(testUser, testPassword),
+		Origins:          []string{origin.URL},
+		ProxyCredentials: Basic("proxyuser", "proxy-pw-SENTINEL"),
+	}
+	resp, err := get(t, clientFor(tr), origin.URL+"/via-proxy")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, 3, proxy.count(), "407, then 401, then 200: three requests")
+	for _, r := range origin.requests() {
+		assert.Empty(t, r.ProxyAuthorization, "proxy credentials never reach the origin")
+	}
+
+	t.Run("no proxy in the path: a 407 from an origin is not answered", func(t *testing.T) {
+		fake := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="harvest"`)
+			w.WriteHeader(http.StatusProxyAuthRequired)
+		})
+		tr := &Transport{Base: &http.Transport{}, ProxyCredentials: Basic("proxyuser", "proxy-pw-SENTINEL")}
+		resp, err := get(t, clientFor(tr), fake.URL)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusProxyAuthRequired, resp.StatusCode)
+		require.Equal(t, 1, fake.count())
+		assert.Empty(t, fake.requests()[0].ProxyAuthorization)
+	})
+}
+
+func TestContextCancelledWhileObtainingCredentials(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Custom`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	blocking := credsFunc{answer: func(r *AuthRequest, _ *Refusal) (string, error) {
+		<-r.Request.Context().Done()
+		return "", r.Request.Context().Err()
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	_, err := (&Transport{Credentials: blocking, Origins: []string{srv.URL}}).RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestNoSecretInErrorsOrLogs(t *testing.T) {
+	var logs bytes.Buffer
+	var events []Event
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "denied")
+	})
+	for _, creds := range []Credentials{Basic(testUser, testPassword), Bearer(testToken)} {
+		tr := &Transport{Credentials: creds, Origins: []string{srv.URL}, Logger: logger, OnEvent: func(e Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}}
+		c := clientFor(tr)
+		for i := 0; i < 2; i++ {
+			_, err := get(t, c, srv.URL+"/?token="+testToken)
+			// http.Client's *url.Error quotes the URL as the caller gave it;
+			// what reauth adds must not carry the query.
+			var ue *UnauthorizedError
+			require.ErrorAs(t, err, &ue)
+			assertNoSecret(t, ue.Error())
+		}
+	}
+	require.NotEmpty(t, events)
+	kinds := map[EventKind]bool{}
+	for _, e := range events {
+		kinds[e.Kind] = true
+		assertNoSecret(t, e.URL)
+	}
+	assert.True(t, kinds[EventChallenge] && kinds[EventRetry] && kinds[EventGiveUp], "events: %v", kinds)
+	assert.Contains(t, logs.String(), "reauth: give-up")
+	assertNoSecret(t, logs.String())
+}
+
+func assertNoSecret(t *testing.T, s string) {
+	t.Helper()
+	for _, secret := range []string{testPassword, testToken, strings.TrimPrefix(basicValue, "Basic ")} {
+		assert.NotContains(t, s, secret)
+	}
+}
+
+func TestConcurrentUseIsSafe(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	c := clientFor(&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}})
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				resp, err := c.Get(srv.URL)
+				if err != nil || resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Zero(t, failures.Load())
+	assert.LessOrEqual(t, srv.count(), 320+32, "at most one challenge per goroutine's first call")
+}
+
+// credsFunc is Credentials made of functions, for tests.
+type credsFunc struct {
+	authorization func(*AuthRequest) (string, error)
+	answer        func(*AuthRequest, *Refusal) (string, error)
+}
+
+func (c credsFunc) Authorization(r *AuthRequest) (string, error) {
+	if c.authorization == nil {
+		return "", nil
+	}
+	return c.authorization(r)
+}
+
+func (c credsFunc) Answer(r *AuthRequest, ref *Refusal) (string, error) { return c.answer(r, ref) }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f == nil {
+		return nil, errors.New("roundTripFunc: nil")
+	}
+	return f(r)
+}

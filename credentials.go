@@ -1,0 +1,261 @@
+package reauth
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Credentials supply the Authorization (or, for a proxy, Proxy-Authorization)
+// field values a [Transport] sends. The Transport decides where they may go
+// and when to retry; Credentials decide what to send. Implementations must be
+// safe for concurrent use.
+//
+// The Transport compares every value an implementation returns with the
+// values refused for the same request and never sends a refused one again
+// (DESIGN invariant 2), so an implementation need not track that itself.
+type Credentials interface {
+	// Authorization returns the field value to send with r before any
+	// challenge for it, or "" to send nothing yet. Token schemes answer from
+	// the first request; password schemes once the protection space has
+	// challenged them (RFC 7617 §2.2, RFC 7616 §3.3).
+	Authorization(r *AuthRequest) (string, error)
+	// Answer returns the field value to retry with after the refusal, or ""
+	// when these credentials have nothing new to offer. An error ends the
+	// request with that error (a token endpoint that failed, say).
+	Answer(r *AuthRequest, refusal *Refusal) (string, error)
+}
+
+// ResponseObserver is implemented by Credentials that learn from the
+// responses to the values they supplied, such as Digest's
+// Authentication-Info (RFC 7615). A non-nil error fails the request.
+type ResponseObserver interface {
+	Observe(r *AuthRequest, sent string, resp *http.Response) error
+}
+
+// AuthRequest is what Credentials see of a request. It is valid only during
+// the call it is passed to.
+type AuthRequest struct {
+	// Request is the outgoing request. Credentials must not modify it; its
+	// context bounds any work they do (fetching a token, say).
+	Request *http.Request
+	// Proxy is the proxy being answered when the Credentials serve as
+	// Transport.ProxyCredentials, nil otherwise.
+	Proxy *url.URL
+	// Base is the Transport's base RoundTripper, for Credentials that must
+	// fetch tokens. Requests sent through it carry none of the Transport's
+	// credentials.
+	Base http.RoundTripper
+
+	body    *replayableBody
+	maxBody int64
+	protSp  string
+	origins *originSet
+}
+
+// ProtectionSpace returns the origin ("scheme://host:port", lower case, port
+// always present) that the credentials are being sent to: the request's origin,
+// or the proxy's for proxy credentials. Password schemes key their state by
+// it (and by realm).
+func (r *AuthRequest) ProtectionSpace() string {
+	if r.protSp == "" {
+		if r.Proxy != nil {
+			r.protSp = canonicalOrigin(r.Proxy)
+		} else {
+			r.protSp = canonicalOrigin(r.Request.URL)
+		}
+	}
+	return r.protSp
+}
+
+// origin is the origin the credentials go to, as a comparable key that costs
+// no allocation.
+func (r *AuthRequest) origin() origin {
+	if r.Proxy != nil {
+		return originOf(r.Proxy)
+	}
+	return originOf(r.Request.URL)
+}
+
+// Bound reports whether rawURL's origin is one the Transport's credentials
+// may be sent to: Digest uses it to keep a challenge's domain (RFC 7616 §3.3)
+// within Transport.Origins.
+func (r *AuthRequest) Bound(u *url.URL) bool {
+	return r.origins != nil && r.origins.contains(u)
+}
+
+// Body returns the request body for schemes that sign it (Digest qop=auth-int).
+// It is available when the body is replayable (GetBody, or buffered by the
+// Transport) and at most Transport.MaxBufferedBody bytes long.
+func (r *AuthRequest) Body() ([]byte, error) {
+	if r.body == nil {
+		return nil, nil
+	}
+	return r.body.bytes(r.maxBody)
+}
+
+// Refusal describes a 401 or 407 that the Credentials are asked to answer.
+type Refusal struct {
+	StatusCode int         // 401 or 407
+	Challenges []Challenge // parsed challenges; empty when the server sent none
+	// Sent is the field value that was refused, "" if the request carried none.
+	Sent string
+	// Header is the refusing response's header, for schemes that read more
+	// than the challenges.
+	Header http.Header
+}
+
+// Basic returns credentials for the Basic scheme (RFC 7617). They are sent
+// once an origin has challenged for Basic, and from then on with every
+// request to it; wrap them in [Preemptive] to send them from the first
+// request. The user-id must not contain ':' (RFC 7617 §2). Both are sent as
+// UTF-8, the only charset RFC 7617 §2.1 lets a server ask for.
+func Basic(username, password string) Credentials {
+	b := &basicCredentials{}
+	if strings.ContainsRune(username, ':') {
+		b.err = errors.New("reauth: Basic user-id contains ':', which RFC 7617 §2 forbids")
+	} else if hasCTL(username) || hasCTL(password) {
+		b.err = errors.New("reauth: Basic user-id or password contains a control character (RFC 7617 §2)")
+	} else {
+		b.value = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+	}
+	return b
+}
+
+type basicCredentials struct {
+	value string // precomputed: the happy path allocates nothing for it
+	err   error
+	// challenged holds the protection spaces (origins) that asked for Basic;
+	// their requests carry the credentials from then on. A plain map under a
+	// lock: its origin keys are looked up without allocating.
+	mu         sync.RWMutex
+	challenged map[origin]bool
+}
+
+func (b *basicCredentials) Authorization(r *AuthRequest) (string, error) {
+	if b.err != nil {
+		return "", b.err
+	}
+	b.mu.RLock()
+	ok := b.challenged[r.origin()]
+	b.mu.RUnlock()
+	if ok {
+		return b.value, nil
+	}
+	return "", nil
+}
+
+func (b *basicCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+	if b.err != nil {
+		return "", b.err
+	}
+	if len(refusal.Challenges) > 0 && !hasScheme(refusal.Challenges, "Basic") {
+		return "", nil
+	}
+	b.mu.Lock()
+	if b.challenged == nil {
+		b.challenged = make(map[origin]bool)
+	}
+	b.challenged[r.origin()] = true
+	b.mu.Unlock()
+	return b.value, nil
+}
+
+// Preemptive returns credentials that send c's answer from the first request
+// to a bound origin, before any challenge: for APIs that expect Basic up front
+// and never challenge (RFC 7617 §2.2 allows it). It answers as if the server
+// had refused with no challenge; for schemes that need a challenge, such as
+// Digest, it changes nothing.
+func Preemptive(c Credentials) Credentials { return preemptive{c} }
+
+type preemptive struct{ Credentials }
+
+func (p preemptive) Authorization(r *AuthRequest) (string, error) {
+	v, err := p.Credentials.Authorization(r)
+	if v != "" || err != nil {
+		return v, err
+	}
+	return p.Credentials.Answer(r, &Refusal{StatusCode: http.StatusUnauthorized})
+}
+
+// Observe passes responses on when c observes them.
+func (p preemptive) Observe(r *AuthRequest, sent string, resp *http.Response) error {
+	if o, ok := p.Credentials.(ResponseObserver); ok {
+		return o.Observe(r, sent, resp)
+	}
+	return nil
+}
+
+// Bearer returns a static bearer token (RFC 6750), sent with every request
+// to a bound origin. A static token has nothing new to offer when it is
+// refused, so a 401 is final at once; use [OAuth2] for tokens that refresh.
+func Bearer(token string) Credentials {
+	if !isToken68(token) {
+		return &bearerCredentials{err: errors.New("reauth: Bearer token is not a valid b64token (RFC 6750 §2.1)")}
+	}
+	return &bearerCredentials{value: "Bearer " + token}
+}
+
+type bearerCredentials struct {
+	value string
+	err   error
+}
+
+func (b *bearerCredentials) Authorization(*AuthRequest) (string, error) { return b.value, b.err }
+
+func (b *bearerCredentials) Answer(*AuthRequest, *Refusal) (string, error) { return "", b.err }
+
+func hasScheme(chs []Challenge, scheme string) bool {
+	for _, c := range chs {
+		if c.Is(scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// isToken68 reports whether s is a token68 (RFC 9110 §11.2), the syntax of
+// RFC 6750's b64token.
+func isToken68(s string) bool {
+	i := 0
+	for i < len(s) && isToken68Char(s[i]) {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(s) && s[i] == '=' {
+		i++
+	}
+	return i == len(s)
+}
+
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// schemeOf returns the auth-scheme of a credentials field value.
+func schemeOf(value string) string {
+	if i := strings.IndexByte(value, ' '); i >= 0 {
+		return value[:i]
+	}
+	return value
+}
+
+// redact gives a form of a credentials field value that is safe to log: the
+// scheme and the value's length.
+func redact(value string) string {
+	if value == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%s (%d bytes, redacted)", schemeOf(value), len(value))
+}

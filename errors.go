@@ -1,0 +1,244 @@
+package reauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// Sentinels for errors.Is. The typed errors below match them, so callers can
+// test the class of a failure without a type assertion, through the
+// *url.Error that http.Client wraps around a RoundTrip error and through the
+// retryablehttp client.
+var (
+	// ErrUnauthorized is matched by every [*UnauthorizedError].
+	ErrUnauthorized = errors.New("reauth: unauthorized")
+	// ErrForbidden is matched by every [*ForbiddenError].
+	ErrForbidden = errors.New("reauth: forbidden")
+	// ErrInvalidRequest is matched by every [*InvalidRequestError].
+	ErrInvalidRequest = errors.New("reauth: invalid request")
+)
+
+// Reasons an [*UnauthorizedError] gives for not retrying. They are wrapped by
+// the error, so errors.Is(err, ErrSameCredentials) and the like work.
+var (
+	// ErrNoCredentials: the credentials cannot answer any of the challenges.
+	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
+	// ErrSameCredentials: the only credentials on offer are those just refused
+	// (DESIGN invariant 2); a caching token source is the usual cause.
+	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
+	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
+	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")
+	// ErrBodyNotReplayable: the request body had no GetBody and was larger than
+	// Transport.MaxBufferedBody, so it could not be sent again.
+	ErrBodyNotReplayable = errors.New("reauth: request body cannot be replayed for a retry")
+)
+
+// Configuration errors returned by [Transport.RoundTrip] before anything is sent.
+var (
+	// ErrNoOrigins: Credentials are set but Origins is empty, so there is no
+	// origin the credentials may be sent to.
+	ErrNoOrigins = errors.New(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
+	// ErrInsecureCredentials: Basic or Bearer credentials would go over plain
+	// http to a host that is not loopback.
+	ErrInsecureCredentials = errors.New("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+)
+
+// MaxErrorBody is how many bytes of a refusing response's body the typed
+// errors keep (RFC 9110 §11.6.1: the body may explain the refusal to the user).
+const MaxErrorBody = 4 << 10
+
+// BearerError holds the error fields of a Bearer challenge (RFC 6750 §3) and
+// of the step-up and claims challenges built on it (RFC 9470 §3, and the
+// claims challenge used by Azure's continuous access evaluation).
+type BearerError struct {
+	Code        string // error: invalid_request, invalid_token, insufficient_scope, …
+	Description string // error_description
+	URI         string // error_uri
+	Scope       string // scope: the scope the resource requires
+	ACRValues   string // acr_values (RFC 9470)
+	MaxAge      string // max_age (RFC 9470), seconds as sent
+	Claims      string // claims (insufficient_claims)
+}
+
+// bearerErrorOf returns the error fields of the first Bearer challenge that
+// has any, or the zero value.
+func bearerErrorOf(chs []Challenge) BearerError {
+	for _, c := range chs {
+		if !c.Is("Bearer") && !c.Is("DPoP") {
+			continue
+		}
+		e := BearerError{
+			Code:        c.Params["error"],
+			Description: c.Params["error_description"],
+			URI:         c.Params["error_uri"],
+			Scope:       c.Params["scope"],
+			ACRValues:   c.Params["acr_values"],
+			MaxAge:      c.Params["max_age"],
+			Claims:      c.Params["claims"],
+		}
+		if e != (BearerError{}) {
+			return e
+		}
+	}
+	return BearerError{}
+}
+
+// UnauthorizedError is returned by [Transport.RoundTrip] when a 401 (or, from
+// a proxy, a 407) is final: the server refused and reauth has nothing new to
+// offer, or it refused again after the one retry. The response body has been
+// read (up to [MaxErrorBody] bytes, kept in Body) and closed.
+type UnauthorizedError struct {
+	StatusCode int         // 401, or 407 from a proxy
+	Challenges []Challenge // the challenges of the final response, parsed
+	Bearer     BearerError // the Bearer error fields, if the server sent any
+	Body       []byte      // the start of the response body
+	Method     string      // the request's method
+	URL        string      // the request's URL without userinfo, query or fragment
+	Attempts   int         // requests sent for this call, retries included
+	Err        error       // why reauth gave up: ErrNoCredentials, ErrSameCredentials, …
+	// ParseErr is set when the challenges were malformed; Challenges then
+	// holds those that parsed cleanly.
+	ParseErr error
+}
+
+func (e *UnauthorizedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reauth: %s %s: %d %s after %d request(s)", e.Method, e.URL, e.StatusCode, statusWord(e.StatusCode), e.Attempts)
+	writeChallengeSchemes(&b, e.Challenges)
+	writeBearerError(&b, e.Bearer)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrUnauthorized) true.
+func (e *UnauthorizedError) Is(target error) bool { return target == ErrUnauthorized }
+
+// Unwrap returns the reason reauth gave up.
+func (e *UnauthorizedError) Unwrap() error { return e.Err }
+
+// ForbiddenError is returned by [Transport.RoundTrip] for a 403 from a bound
+// origin: the server understood the credentials and refuses to authorize the
+// request (RFC 9110 §15.5.4). It is final: repeating the request with the same
+// credentials will not help, so reauth never retries it.
+type ForbiddenError struct {
+	StatusCode int         // 403
+	Challenges []Challenge // WWW-Authenticate challenges on the 403, if any
+	Bearer     BearerError // for insufficient_scope, Bearer.Scope is the scope required
+	Body       []byte      // the start of the response body
+	Method     string
+	URL        string // without userinfo, query or fragment
+	// RegistryErrors holds the errors of a Docker/OCI registry error body
+	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one.
+	RegistryErrors []RegistryError
+}
+
+// RegistryError is one entry of the errors array a Docker/OCI distribution
+// registry sends in an error body.
+type RegistryError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *ForbiddenError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reauth: %s %s: %d forbidden", e.Method, e.URL, e.StatusCode)
+	writeBearerError(&b, e.Bearer)
+	for _, re := range e.RegistryErrors {
+		fmt.Fprintf(&b, "; registry error %s: %s", re.Code, re.Message)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+// InvalidRequestError is returned for a 400 from a bound origin whose Bearer
+// challenge says error="invalid_request" (RFC 6750 §3.1): the request or its
+// credentials were malformed, and sending them again will not help.
+type InvalidRequestError struct {
+	StatusCode int
+	Challenges []Challenge
+	Bearer     BearerError
+	Body       []byte
+	Method     string
+	URL        string
+}
+
+func (e *InvalidRequestError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reauth: %s %s: %d invalid request", e.Method, e.URL, e.StatusCode)
+	writeBearerError(&b, e.Bearer)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalidRequest) true.
+func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+func statusWord(code int) string {
+	if code == 407 {
+		return "proxy authentication required"
+	}
+	return "unauthorized"
+}
+
+func writeChallengeSchemes(b *strings.Builder, chs []Challenge) {
+	if len(chs) == 0 {
+		b.WriteString(", no challenge")
+		return
+	}
+	b.WriteString(", challenges:")
+	for i, c := range chs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(' ')
+		b.WriteString(c.Scheme)
+		if realm, ok := c.Params["realm"]; ok {
+			fmt.Fprintf(b, " realm=%q", realm)
+		}
+	}
+}
+
+func writeBearerError(b *strings.Builder, e BearerError) {
+	if e.Code != "" {
+		fmt.Fprintf(b, ", error=%q", e.Code)
+	}
+	if e.Description != "" {
+		fmt.Fprintf(b, " (%s)", e.Description)
+	}
+	if e.Scope != "" {
+		fmt.Fprintf(b, ", scope=%q", e.Scope)
+	}
+	if e.ACRValues != "" {
+		fmt.Fprintf(b, ", acr_values=%q", e.ACRValues)
+	}
+	if e.MaxAge != "" {
+		fmt.Fprintf(b, ", max_age=%s", e.MaxAge)
+	}
+	if e.Claims != "" {
+		b.WriteString(", claims challenge")
+	}
+}
+
+// registryErrorsOf decodes a Docker/OCI distribution error body
+// ({"errors":[{"code":…,"message":…}]}) when the response is JSON; anything
+// else gives nil. body is already bounded by MaxErrorBody.
+func registryErrorsOf(h http.Header, body []byte) []RegistryError {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	var doc struct {
+		Errors []RegistryError `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return nil
+	}
+	return doc.Errors
+}

@@ -1,0 +1,103 @@
+package reauth
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// origin is a web origin (RFC 6454): scheme, host and port, lower case, with
+// the scheme's default port filled in.
+type origin struct {
+	scheme, host, port string
+}
+
+// originSet is the parsed Transport.Origins.
+type originSet struct {
+	list []origin
+}
+
+func parseOrigins(raw []string) (*originSet, error) {
+	s := &originSet{list: make([]origin, 0, len(raw))}
+	for i, r := range raw {
+		u, err := url.Parse(r)
+		if err != nil {
+			// The text is not echoed: a mistyped entry may hold userinfo.
+			return nil, fmt.Errorf("reauth: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", i)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", i, u.Redacted())
+		}
+		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", i, redactURL(u))
+		}
+		s.list = append(s.list, origin{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: portOf(u)})
+	}
+	return s, nil
+}
+
+// contains reports whether u's origin is in the set. It allocates nothing:
+// it runs for every request.
+func (s *originSet) contains(u *url.URL) bool {
+	if s == nil {
+		return false
+	}
+	host := u.Hostname()
+	for _, o := range s.list {
+		if strings.EqualFold(o.scheme, u.Scheme) && strings.EqualFold(o.host, host) && o.port == portOf(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// portOf returns u's port, or the default port of its scheme.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// originOf returns u's origin. It allocates only for a host with upper-case
+// letters: url.Parse already lower-cases the scheme.
+func originOf(u *url.URL) origin {
+	return origin{scheme: lowerASCII(u.Scheme), host: lowerASCII(u.Hostname()), port: portOf(u)}
+}
+
+// canonicalOrigin returns "scheme://host:port" for u, lower case, the key
+// under which password schemes keep per-origin state.
+func canonicalOrigin(u *url.URL) string {
+	host := strings.ToLower(u.Hostname())
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]"
+	}
+	return strings.ToLower(u.Scheme) + "://" + host + ":" + portOf(u)
+}
+
+// isLoopback reports whether host names this machine: localhost, 127.0.0.0/8
+// or ::1. Credentials may go to it over plain http.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}
+
+// redactURL returns u without userinfo, query or fragment, for errors and
+// logs: queries often carry secrets (access_token=…).
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return v.String()
+}
