@@ -165,9 +165,9 @@ func TestStatusTable(t *testing.T) {
 			requests: 1, is: ErrUnauthorized, unwrapped: ErrNoCredentials,
 		},
 		{
-			name: "401 without WWW-Authenticate, Basic: one retry then final", creds: Basic(testUser, testPassword),
+			name: "401 without WWW-Authenticate, Basic: nothing asks for Basic, final", creds: Basic(testUser, testPassword),
 			handler:  func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) },
-			requests: 2, is: ErrUnauthorized, unwrapped: ErrRefusedAfterRetry,
+			requests: 1, is: ErrUnauthorized, unwrapped: ErrNoCredentials,
 		},
 		{
 			name: "401 again after the retry (Apache re-challenge): final", creds: Basic(testUser, testPassword),

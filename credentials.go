@@ -149,12 +149,23 @@ func (b *basicCredentials) Authorization(r *AuthRequest) (string, error) {
 	return "", nil
 }
 
+// Answer answers a Basic challenge. A 401 without any challenge is not
+// answered: nothing says that Basic is wanted (DESIGN's status table).
 func (b *basicCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
 	if b.err != nil {
 		return "", b.err
 	}
-	if len(refusal.Challenges) > 0 && !hasScheme(refusal.Challenges, "Basic") {
+	if !hasScheme(refusal.Challenges, "Basic") {
 		return "", nil
+	}
+	return b.upFront(r)
+}
+
+// upFront records r's protection space as one that takes Basic and returns
+// the credentials.
+func (b *basicCredentials) upFront(r *AuthRequest) (string, error) {
+	if b.err != nil {
+		return "", b.err
 	}
 	b.mu.Lock()
 	if b.challenged == nil {
@@ -165,12 +176,17 @@ func (b *basicCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, err
 	return b.value, nil
 }
 
-// Preemptive returns credentials that send c's answer from the first request
-// to a bound origin, before any challenge: for APIs that expect Basic up front
-// and never challenge (RFC 7617 §2.2 allows it). It answers as if the server
-// had refused with no challenge; for schemes that need a challenge, such as
-// Digest, it changes nothing.
+// Preemptive returns credentials that send c from the first request to a
+// bound origin, before any challenge: for APIs that expect Basic up front and
+// never challenge (RFC 7617 §2.2 allows it). For schemes that cannot answer
+// without a challenge, such as Digest, it changes nothing.
 func Preemptive(c Credentials) Credentials { return preemptive{c} }
+
+// upFronter is implemented by Credentials that can be sent before any
+// challenge when the user asks for it.
+type upFronter interface {
+	upFront(r *AuthRequest) (string, error)
+}
 
 type preemptive struct{ Credentials }
 
@@ -179,7 +195,10 @@ func (p preemptive) Authorization(r *AuthRequest) (string, error) {
 	if v != "" || err != nil {
 		return v, err
 	}
-	return p.Credentials.Answer(r, &Refusal{StatusCode: http.StatusUnauthorized})
+	if u, ok := p.Credentials.(upFronter); ok {
+		return u.upFront(r)
+	}
+	return "", nil
 }
 
 // Observe passes responses on when c observes them.
