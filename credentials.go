@@ -55,6 +55,7 @@ type AuthRequest struct {
 	maxBody int64
 	protSp  string
 	origins *originSet
+	stash   any // per-request state of reauth's own Credentials (Digest's answer)
 }
 
 // ProtectionSpace returns the origin ("scheme://host:port", lower case, port

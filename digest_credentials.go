@@ -1,0 +1,283 @@
+package reauth
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// DigestOptions configure the credentials of [DigestWithOptions].
+type DigestOptions struct {
+	// DisallowMD5 refuses challenges whose algorithm is MD5 or MD5-sess
+	// (RFC 7616 §3.3 keeps MD5 only for backward compatibility).
+	DisallowMD5 bool
+}
+
+// Digest returns credentials for the Digest scheme (RFC 7616). When a server
+// offers several Digest challenges, the strongest it supports is answered
+// (SHA-512-256 > SHA-256 > MD5). After the first challenge, every request to
+// the protection space (the origin, or the URIs of the challenge's domain
+// parameter within the Transport's Origins) carries an answer up front, with
+// the same nonce and the next nonce count, so the steady state is one request
+// per call. stale=true, nextnonce and rspauth (RFC 7615) are honoured.
+func Digest(username, password string) Credentials {
+	return DigestWithOptions(username, password, DigestOptions{})
+}
+
+// DigestWithOptions is [Digest] with options.
+func DigestWithOptions(username, password string, opts DigestOptions) Credentials {
+	return &digestCredentials{username: username, password: password, opts: opts}
+}
+
+type digestCredentials struct {
+	username, password string
+	opts               DigestOptions
+
+	mu     sync.Mutex
+	spaces []*digestSpace // few: one per origin and realm that challenged
+}
+
+// digestSpace is one protection space that has challenged, with the nonce in
+// use and the last nonce count sent with it.
+type digestSpace struct {
+	origin origin
+	proxy  bool
+	realm  string
+	domain []domainURI // nil: the whole origin (RFC 7616 §3.3)
+	dc     digestChallenge
+	nc     uint32
+}
+
+// domainURI is one URI of a domain parameter: requests whose path starts
+// with path on origin belong to the protection space.
+type domainURI struct {
+	origin origin
+	path   string
+}
+
+func (s *digestSpace) covers(o origin, path string, proxy bool) bool {
+	if s.proxy != proxy {
+		return false
+	}
+	if s.domain == nil {
+		return s.origin == o
+	}
+	for _, d := range s.domain {
+		if d.origin == o && strings.HasPrefix(path, d.path) {
+			return true
+		}
+	}
+	return false
+}
+
+// digestStash is what Authorization and Answer leave on the AuthRequest for
+// Observe: the answer sent and the space it belongs to. It holds HA1.
+type digestStash struct {
+	answer digestAnswer
+	space  *digestSpace
+}
+
+// Authorization answers preemptively when the request falls in a protection
+// space that has challenged before: same nonce, next nonce count.
+func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
+	o, proxy := r.origin(), r.Proxy != nil
+	path := r.Request.URL.EscapedPath()
+	d.mu.Lock()
+	var space *digestSpace
+	for _, s := range d.spaces {
+		if s.covers(o, path, proxy) {
+			space = s
+			break
+		}
+	}
+	if space == nil {
+		d.mu.Unlock()
+		return "", nil
+	}
+	// The count is taken under the lock so that no two requests share one
+	// (RFC 7616 §3.4: a repeated nc is a replay).
+	space.nc++
+	dc, nc := space.dc, space.nc
+	d.mu.Unlock()
+	return d.answer(r, space, &dc, nc)
+}
+
+// Answer answers the strongest Digest challenge of the refusal. A stale nonce
+// (stale=true) is answered like any other: the new nonce makes a new value,
+// and the Transport still allows a single retry.
+func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+	var (
+		best     digestChallenge
+		bestRank int
+		bestCh   Challenge
+		why      error
+	)
+	for _, ch := range refusal.Challenges {
+		if !ch.Is("Digest") {
+			continue
+		}
+		dc, err := parseDigestChallenge(ch)
+		if err == nil && d.opts.DisallowMD5 && strings.HasPrefix(dc.alg.name, "MD5") {
+			err = fmt.Errorf("%w: MD5 is disallowed by DigestOptions", ErrDigestAlgorithm)
+		}
+		if err != nil {
+			why = err
+			continue
+		}
+		if dc.alg.rank > bestRank {
+			best, bestRank, bestCh = dc, dc.alg.rank, ch
+		}
+	}
+	if bestRank == 0 {
+		if why != nil {
+			// Digest was asked for but cannot be answered: say why.
+			return "", fmt.Errorf("%w: %w", ErrNoCredentials, why)
+		}
+		return "", nil
+	}
+	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best, nc: 1}
+	if !space.proxy {
+		// domain is not meaningful for proxies (RFC 7616 §3.3).
+		space.domain = digestDomain(bestCh.Params["domain"], r)
+	}
+	d.mu.Lock()
+	d.replaceSpace(space)
+	d.mu.Unlock()
+	return d.answer(r, space, &best, 1)
+}
+
+// replaceSpace puts s in place of the space of the same origin and realm,
+// so that a new challenge's nonce replaces the old one. d.mu is held.
+func (d *digestCredentials) replaceSpace(s *digestSpace) {
+	for i, old := range d.spaces {
+		if old.origin == s.origin && old.proxy == s.proxy && old.realm == s.realm {
+			d.spaces[i] = s
+			return
+		}
+	}
+	d.spaces = append(d.spaces, s)
+}
+
+// answer computes the field value for r and leaves it for Observe.
+func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *digestChallenge, nc uint32) (string, error) {
+	in := DigestInput{
+		Username: d.username,
+		Password: d.password,
+		Method:   r.Request.Method,
+		URI:      digestURI(r),
+		Count:    nc,
+	}
+	if !dc.auth && dc.authInt {
+		// Only auth-int is offered: the body is part of the hash.
+		body, err := r.Body()
+		if err != nil {
+			return "", err
+		}
+		in.Body = body
+	}
+	a, err := dc.answer(in)
+	if err != nil {
+		return "", err
+	}
+	r.stash = &digestStash{answer: a, space: space}
+	return a.authorization, nil
+}
+
+// Observe reads Authentication-Info (Proxy-Authentication-Info for a proxy):
+// it verifies rspauth when the server sent one (mutual authentication, RFC
+// 7616 §3.5) and adopts nextnonce for the requests that follow.
+func (d *digestCredentials) Observe(r *AuthRequest, sent string, resp *http.Response) error {
+	field := "Authentication-Info"
+	if r.Proxy != nil {
+		field = "Proxy-Authentication-Info"
+	}
+	values := resp.Header.Values(field)
+	st, ok := r.stash.(*digestStash)
+	if len(values) == 0 || !ok || st.answer.authorization != sent {
+		return nil
+	}
+	var body []byte
+	if st.answer.qop == qopAuthInt && strings.Contains(strings.Join(values, ","), "rspauth") {
+		// rspauth then covers the response body (RFC 7616 §3.5).
+		var err error
+		if body, err = bufferResponseBody(resp, r.maxBody); err != nil {
+			return err
+		}
+	}
+	next, _, err := st.answer.checkAuthenticationInfo(strings.Join(values, ", "), body)
+	if err != nil {
+		return err
+	}
+	if next != "" && isFieldText(next) {
+		d.mu.Lock()
+		if st.space.dc.nonce == st.answer.nonce {
+			st.space.dc.nonce = next
+			st.space.nc = 0
+		}
+		d.mu.Unlock()
+	}
+	return nil
+}
+
+// bufferResponseBody reads resp's body (up to limit bytes) so that it can be
+// hashed, and puts an equal body back for the caller.
+func bufferResponseBody(resp *http.Response, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reauth: reading the response body to verify rspauth: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: the response body is over %d bytes, too large to verify", ErrDigestRspauth, limit)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return data, nil
+}
+
+// digestURI is the request-target as the server receiving the credentials
+// sees it: origin-form for the origin, absolute-form for a forward proxy
+// (RFC 9112 §3.2).
+func digestURI(r *AuthRequest) string {
+	u := r.Request.URL
+	if r.Proxy != nil {
+		return u.Scheme + "://" + u.Host + u.RequestURI()
+	}
+	return u.RequestURI()
+}
+
+// digestDomain parses a domain parameter (RFC 7616 §3.3): a space-separated
+// list of URIs, absolute or absolute paths. URIs on origins the Transport
+// does not bind are dropped: the domain may widen the protection space only
+// within Transport.Origins. An empty domain, or one with nothing left, means
+// the whole origin.
+func digestDomain(value string, r *AuthRequest) []domainURI {
+	fields := strings.Fields(value)
+	if len(fields) == 0 {
+		return nil
+	}
+	base := r.Request.URL
+	out := make([]domainURI, 0, len(fields))
+	for _, f := range fields {
+		u, err := url.Parse(f)
+		if err != nil {
+			continue
+		}
+		u = base.ResolveReference(u)
+		if !r.Bound(u) {
+			continue
+		}
+		path := u.EscapedPath()
+		if path == "" {
+			path = "/"
+		}
+		out = append(out, domainURI{origin: originOf(u), path: path})
+	}
+	if len(out) == 0 {
+		return nil // nothing within the bound origins: the origin itself
+	}
+	return out
+}
