@@ -144,11 +144,14 @@ func parseDigestChallenge(ch Challenge) (digestChallenge, error) {
 	return dc, nil
 }
 
-// digestChallengeStrength ranks a challenge for choosing among several (RFC
-// 7616 §3.7 lets the client pick): SHA-512-256 6, SHA-512-256-sess 5, SHA-256
-// 4, SHA-256-sess 3, MD5 2, MD5-sess 1, and 0 for a challenge that cannot be
-// answered. A -sess variant ranks just below its base: it is no stronger for
-// the client, and a strict order keeps the choice deterministic.
+// digestChallengeStrength ranks a Digest challenge for choosing among
+// several: SHA-512-256 6, SHA-512-256-sess 5, SHA-256 4, SHA-256-sess 3,
+// MD5 2, MD5-sess 1, and 0 for a challenge that cannot be answered. RFC 7616
+// §3.7 has the client take the first challenge it supports unless local
+// policy says otherwise; preferring the strongest is that policy, and among
+// equals the caller keeps the first. A -sess variant ranks just below its
+// base: it is no stronger for the client, and a strict order keeps the
+// choice deterministic.
 func digestChallengeStrength(ch Challenge) int {
 	dc, err := parseDigestChallenge(ch)
 	if err != nil {
@@ -326,9 +329,9 @@ func (dc *digestChallenge) write(username string, a *digestAnswer, response stri
 }
 
 // checkAuthenticationInfo verifies the Authentication-Info field value the
-// server sent with its response to the request a answered (RFC 7615, RFC
-// 7616 §3.5), and returns its nextnonce, "" if none. Several field lines are
-// to be joined with ", " first.
+// server sent with its response to the request a answered (RFC 9110
+// §11.6.3, which took over RFC 7615; RFC 7616 §3.5) and returns its
+// nextnonce, "" if none. Several field lines are to be joined with ", ".
 //
 // rspauth is computed as the request's response with an empty method:
 // A2 = ":" uri, or ":" uri ":" H(entity-body) for auth-int, where the entity
@@ -384,7 +387,7 @@ func checkDigestAuthenticationInfo(ch Challenge, used DigestInput, fieldValue st
 }
 
 // parseAuthParams parses a #auth-param list without an auth-scheme, the
-// grammar of Authentication-Info (RFC 7615 §3), by parsing it as the
+// grammar of Authentication-Info (RFC 9110 §11.6.3), by parsing it as the
 // parameters of a challenge.
 func parseAuthParams(fieldValue string) (map[string]string, error) {
 	// Leading empty list elements are allowed (RFC 9110 §5.6.1), but after a
