@@ -98,6 +98,8 @@ type ParseError struct {
 	Reason string // what was wrong
 }
 
+// Error says which field value broke the grammar, where, and how, without
+// quoting it.
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("reauth: malformed challenge in field value %d at byte %d: %s", e.Field, e.Offset, e.Reason)
 }
