@@ -2,8 +2,9 @@ package reauth
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -42,6 +43,12 @@ func (c Challenge) Param(name string) string {
 // String serialises the challenge as a field value that [ParseChallenges]
 // parses back to an equal challenge. Auth-params are written in name order,
 // values quoted unless they are a token, with '"' and '\' escaped.
+//
+// The round trip holds for every challenge ParseChallenges returns. A
+// challenge built by hand round-trips when it could have been parsed: a token
+// scheme, a token68 or lower-case token parameter names (not both), and
+// values without control characters other than HTAB, which no quoted-string
+// can carry (RFC 9110 §5.6.4).
 func (c Challenge) String() string {
 	var b strings.Builder
 	b.WriteString(c.Scheme)
@@ -50,12 +57,7 @@ func (c Challenge) String() string {
 		b.WriteString(c.Token68)
 		return b.String()
 	}
-	names := make([]string, 0, len(c.Params))
-	for name := range c.Params {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for i, name := range names {
+	for i, name := range slices.Sorted(maps.Keys(c.Params)) {
 		if i == 0 {
 			b.WriteByte(' ')
 		} else {
@@ -86,14 +88,18 @@ func writeParamValue(b *strings.Builder, v string) {
 }
 
 // ParseError reports a field value that does not follow the challenge grammar
-// of RFC 9110 §11. It names the field value and byte offset, never the value
-// itself: the same grammar carries credentials in Authorization fields.
+// of RFC 9110 §11. It names the field value and byte offset, never the text
+// there: the same grammar carries credentials in Authorization fields, so no
+// token, parameter name or value, and no letter or digit of the input, is
+// ever part of the message.
 type ParseError struct {
 	Field  int    // index of the field value among those passed to ParseChallenges
-	Offset int    // byte offset within that field value
+	Offset int    // byte offset within that field value (0 when the total size is over the limit)
 	Reason string // what was wrong
 }
 
+// Error says which field value broke the grammar, where, and how, without
+// quoting it.
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("reauth: malformed challenge in field value %d at byte %d: %s", e.Field, e.Offset, e.Reason)
 }
@@ -111,7 +117,8 @@ func (e *ParseError) Error() string {
 // '=' padding followed by the end of the element is a token68.
 //
 // Leniency, beyond the grammar's own optional whitespace:
-//   - empty list elements and runs of commas are skipped (§5.6.1);
+//   - empty list elements and runs of commas are skipped (§5.6.1), also at the
+//     start of a challenge's parameters ("Bearer , realm=\"x\"");
 //   - spaces and tabs are both accepted wherever whitespace is, including the
 //     1*SP after the auth-scheme;
 //   - an error in one field value does not stop the parsing of the next one.
@@ -125,7 +132,7 @@ func (e *ParseError) Error() string {
 // first such place; the challenges that parsed cleanly are returned with it so
 // that a caller may still use them. Input over [MaxChallengeBytes] in total is
 // refused without parsing, and parsing stops after [MaxChallenges]
-// challenges. Work is linear in the input.
+// challenges, with an error if more follow. Work is linear in the input.
 func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 	total := 0
 	for _, v := range fieldValues {
@@ -135,7 +142,7 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 		return nil, &ParseError{Reason: fmt.Sprintf("field values total %d bytes, over the %d-byte limit", total, MaxChallengeBytes)}
 	}
 	var (
-		out      []Challenge
+		out      = make([]Challenge, 0, countChallenges(fieldValues))
 		firstErr error
 	)
 	for i, v := range fieldValues {
@@ -145,20 +152,21 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
-		if len(out) >= MaxChallenges {
-			if firstErr == nil && (p.pos < len(v) || i < len(fieldValues)-1) {
-				firstErr = &ParseError{Field: i, Offset: p.pos, Reason: fmt.Sprintf("more than %d challenges", MaxChallenges)}
-			}
-			break
-		}
+	}
+	if len(out) == 0 {
+		out = nil
 	}
 	return out, firstErr
 }
 
 // ResponseChallenges returns the challenges of resp: those of its
 // Proxy-Authenticate fields for a 407, of its WWW-Authenticate fields
-// otherwise (401, and 403 or 400 for Bearer errors, RFC 6750 §3).
+// otherwise (401, and 403 or 400 for Bearer errors, RFC 6750 §3). Field names
+// are matched case-insensitively, as net/http canonicalises them on receipt.
 func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
+	if resp == nil {
+		return nil, nil
+	}
 	field := "WWW-Authenticate"
 	if resp.StatusCode == http.StatusProxyAuthRequired {
 		field = "Proxy-Authenticate"
@@ -170,17 +178,63 @@ func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
 	return ParseChallenges(values...)
 }
 
+// countChallenges estimates how many challenges the field values hold, so
+// that the result is allocated once: it counts the list elements that begin
+// with a token not followed by '=' (an auth-param is "token BWS '='", RFC 9110
+// §11.2), skipping quoted-strings so that commas inside them do not count. It
+// is only a capacity hint: a wrong guess costs an allocation, not correctness.
+func countChallenges(fieldValues []string) int {
+	n := 0
+	for _, s := range fieldValues {
+		elementStart := true
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == ',':
+				elementStart = true
+			case isWS(c):
+			case elementStart && isTchar(c):
+				j := i
+				for j < len(s) && isTchar(s[j]) {
+					j++
+				}
+				k := j
+				for k < len(s) && isWS(s[k]) {
+					k++
+				}
+				if k == len(s) || s[k] != '=' {
+					n++
+				}
+				elementStart = false
+				i = j - 1
+			case c == '"':
+				for i++; i < len(s) && s[i] != '"'; i++ {
+					if s[i] == '\\' {
+						i++
+					}
+				}
+				elementStart = false
+			default:
+				elementStart = false
+			}
+		}
+	}
+	return min(n, MaxChallenges)
+}
+
 type challengeParser struct {
 	s     string
 	pos   int
 	field int
 }
 
+// fail returns a ParseError at offset. Callers pass a fixed reason, or one
+// formatted from bytes through describeByte, never a piece of the input.
 func (p *challengeParser) fail(offset int, format string, args ...any) error {
 	return &ParseError{Field: p.field, Offset: offset, Reason: fmt.Sprintf(format, args...)}
 }
 
-// parse appends the challenges of one field value to out.
+// parse appends the challenges of one field value to out. It stops with an
+// error once out holds MaxChallenges and the field value holds more.
 func (p *challengeParser) parse(out []Challenge) ([]Challenge, error) {
 	for {
 		p.skipListSeparators()
@@ -188,7 +242,7 @@ func (p *challengeParser) parse(out []Challenge) ([]Challenge, error) {
 			return out, nil
 		}
 		if len(out) >= MaxChallenges {
-			return out, nil
+			return out, p.fail(p.pos, "more than %d challenges", MaxChallenges)
 		}
 		c, err := p.challenge()
 		if err != nil {
@@ -214,18 +268,25 @@ func (p *challengeParser) challenge() (Challenge, error) {
 		return c, nil
 	}
 	if !isWS(p.s[p.pos]) {
-		return Challenge{}, p.fail(p.pos, "expected a space after auth-scheme, found %s", p.describe(p.pos))
+		return Challenge{}, p.fail(p.pos, "expected a space after the auth-scheme, found %s", p.describe(p.pos))
 	}
 	p.skipWS()
-	if p.pos == len(p.s) || p.s[p.pos] == ',' {
+	if p.pos == len(p.s) {
 		return c, nil
+	}
+	if p.s[p.pos] == ',' {
+		// "Bearer , realm=x": #auth-param may begin with empty elements
+		// (RFC 9110 §5.6.1), so a parameter after them is still Bearer's.
+		save := p.pos
+		p.skipListSeparators()
+		if p.pos == len(p.s) || !p.peekParamAfter(p.pos) {
+			p.pos = save
+			return c, nil
+		}
+		return c, p.params(&c)
 	}
 	if t68, ok := p.token68(); ok {
 		c.Token68 = t68
-		p.skipWS()
-		if p.pos < len(p.s) && p.s[p.pos] != ',' {
-			return Challenge{}, p.fail(p.pos, "expected ',' after token68, found %s", p.describe(p.pos))
-		}
 		// A token68 ends its challenge: what follows must be a new challenge.
 		save := p.pos
 		p.skipListSeparators()
@@ -250,17 +311,17 @@ func (p *challengeParser) params(c *Challenge) error {
 		}
 		p.skipWS()
 		if p.pos == len(p.s) || p.s[p.pos] != '=' {
-			return p.fail(p.pos, "auth-param %q has no '='", name)
+			return p.fail(p.pos, "auth-param has no '=', found %s", p.describe(p.pos))
 		}
 		p.pos++
 		p.skipWS()
-		value, err := p.paramValue(name)
+		value, err := p.paramValue()
 		if err != nil {
 			return err
 		}
 		key := lowerASCII(name)
 		if _, dup := c.Params[key]; dup {
-			return p.fail(nameStart, "auth-param %q given twice in one challenge (RFC 9110 §11.2)", key)
+			return p.fail(nameStart, "auth-param name given twice in one challenge (RFC 9110 §11.2)")
 		}
 		c.Params[key] = value
 
@@ -269,7 +330,7 @@ func (p *challengeParser) params(c *Challenge) error {
 			return nil
 		}
 		if p.s[p.pos] != ',' {
-			return p.fail(p.pos, "expected ',' after auth-param %q, found %s", key, p.describe(p.pos))
+			return p.fail(p.pos, "expected ',' after an auth-param value, found %s", p.describe(p.pos))
 		}
 		save := p.pos
 		p.skipListSeparators()
@@ -277,9 +338,9 @@ func (p *challengeParser) params(c *Challenge) error {
 			return nil
 		}
 		if !p.peekParamAfter(p.pos) {
-			if next, ok := p.bareTokenBeforeParam(p.pos); ok {
+			if p.bareTokenBeforeParam(p.pos) {
 				// "realm=x, qop, nonce=y": qop is a parameter that lost its '='.
-				return p.fail(p.pos, "auth-param %q has no '='", next)
+				return p.fail(p.pos, "auth-param has no '=' (a lone token between auth-params)")
 			}
 			// The next element begins a new challenge.
 			p.pos = save
@@ -289,57 +350,62 @@ func (p *challengeParser) params(c *Challenge) error {
 }
 
 // paramValue parses a token or a quoted-string.
-func (p *challengeParser) paramValue(name string) (string, error) {
+func (p *challengeParser) paramValue() (string, error) {
 	if p.pos < len(p.s) && p.s[p.pos] == '"' {
 		return p.quotedString()
 	}
 	v := p.token()
 	if v == "" {
-		return "", p.fail(p.pos, "auth-param %q has no value, found %s", name, p.describe(p.pos))
+		return "", p.fail(p.pos, "auth-param has no value, found %s", p.describe(p.pos))
 	}
 	return v, nil
 }
 
 // quotedString parses a quoted-string (RFC 9110 §5.6.4) at p.pos and returns
 // its content with quoted-pairs resolved. Without escapes the result is a
-// substring of the input and costs no allocation.
+// substring of the input and costs no allocation; with them, one allocation
+// of the exact size.
 func (p *challengeParser) quotedString() (string, error) {
 	open := p.pos
-	p.pos++ // the opening quote
-	start := p.pos
-	var b []byte // nil until the first quoted-pair
-	for p.pos < len(p.s) {
-		ch := p.s[p.pos]
-		switch {
+	start := open + 1
+	escapes := 0
+	for i := start; i < len(p.s); i++ {
+		switch ch := p.s[i]; {
 		case ch == '"':
-			p.pos++
-			if b == nil {
-				return p.s[start : p.pos-1], nil
+			p.pos = i + 1
+			if escapes == 0 {
+				return p.s[start:i], nil
 			}
-			return string(b), nil
+			return unescapeQuotedPairs(p.s[start:i], escapes), nil
 		case ch == '\\':
-			if p.pos+1 == len(p.s) {
-				return "", p.fail(p.pos, "quoted-pair at the end of the field value")
+			if i+1 == len(p.s) {
+				return "", p.fail(i, "quoted-pair at the end of the field value")
 			}
-			esc := p.s[p.pos+1]
-			if !isQuotedPairChar(esc) {
-				return "", p.fail(p.pos+1, "character %s cannot be escaped in a quoted-string", describeByte(esc))
+			if !isQuotedPairChar(p.s[i+1]) {
+				return "", p.fail(i+1, "%s cannot be escaped in a quoted-string", describeByte(p.s[i+1]))
 			}
-			if b == nil {
-				b = append(make([]byte, 0, len(p.s)-start), p.s[start:p.pos]...)
-			}
-			b = append(b, esc)
-			p.pos += 2
+			escapes++
+			i++
 		case isQdtext(ch):
-			if b != nil {
-				b = append(b, ch)
-			}
-			p.pos++
 		default:
-			return "", p.fail(p.pos, "character %s not allowed in a quoted-string", describeByte(ch))
+			return "", p.fail(i, "%s not allowed in a quoted-string", describeByte(ch))
 		}
 	}
 	return "", p.fail(open, "unterminated quoted-string")
+}
+
+// unescapeQuotedPairs resolves the quoted-pairs in the content of a
+// quoted-string that quotedString has already checked and found escapes in.
+func unescapeQuotedPairs(s string, escapes int) string {
+	var b strings.Builder
+	b.Grow(len(s) - escapes)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // token68 reads a token68 (RFC 9110 §11.2) at p.pos if one stands there and
@@ -381,22 +447,24 @@ func (p *challengeParser) peekParamAfter(i int) bool {
 
 // bareTokenBeforeParam reports whether the list element at i is a lone token
 // followed by an auth-param: that token can only be an auth-param without '='.
-func (p *challengeParser) bareTokenBeforeParam(i int) (string, bool) {
+func (p *challengeParser) bareTokenBeforeParam(i int) bool {
 	start := i
 	for i < len(p.s) && isTchar(p.s[i]) {
 		i++
 	}
-	tok := p.s[start:i]
+	if i == start {
+		return false
+	}
 	for i < len(p.s) && isWS(p.s[i]) {
 		i++
 	}
-	if tok == "" || i == len(p.s) || p.s[i] != ',' {
-		return "", false
+	if i == len(p.s) || p.s[i] != ',' {
+		return false
 	}
 	for i < len(p.s) && (isWS(p.s[i]) || p.s[i] == ',') {
 		i++
 	}
-	return tok, i < len(p.s) && p.peekParamAfter(i)
+	return i < len(p.s) && p.peekParamAfter(i)
 }
 
 func (p *challengeParser) token() string {
@@ -428,11 +496,21 @@ func (p *challengeParser) describe(i int) string {
 	return describeByte(p.s[i])
 }
 
-// describeByte names a byte for an error message. Printable ASCII is shown;
-// anything else by its code, so that errors stay readable and short.
+// describeByte names a byte for an error message by its class, showing only
+// punctuation, which is grammar: letters and digits may belong to a
+// credential (ParseError's contract), and other bytes are shown by code.
 func describeByte(c byte) string {
-	if c > 0x20 && c < 0x7f {
+	switch {
+	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		return "a letter"
+	case c >= '0' && c <= '9':
+		return "a digit"
+	case c > 0x20 && c < 0x7f:
 		return fmt.Sprintf("%q", rune(c))
+	case c == ' ':
+		return "a space"
+	case c == '\t':
+		return "a tab"
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
 }
