@@ -77,6 +77,12 @@ func writeParamValue(b *strings.Builder, v string) {
 		b.WriteString(v)
 		return
 	}
+	writeQuotedString(b, v)
+}
+
+// writeQuotedString writes v as a quoted-string, escaping '"' and '\'
+// (RFC 9110 §5.6.4).
+func writeQuotedString(b *strings.Builder, v string) {
 	b.WriteByte('"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {

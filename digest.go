@@ -463,19 +463,6 @@ func formatNonceCount(n uint32) string {
 	return string(b[:])
 }
 
-// writeQuotedString writes v as a quoted-string, escaping '"' and '\'
-// (RFC 9110 §5.6.4). v must not contain control characters (isFieldText).
-func writeQuotedString(b *strings.Builder, v string) {
-	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		if v[i] == '"' || v[i] == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(v[i])
-	}
-	b.WriteByte('"')
-}
-
 // writeExtValueChars percent-encodes v as the value-chars of an RFC 8187
 // ext-value: attr-char stays, every other byte becomes %XX.
 func writeExtValueChars(b *strings.Builder, v string) {
