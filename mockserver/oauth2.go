@@ -100,16 +100,17 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		t = issuedToken{client: client, user: user, scopes: scopes, acr: firstField(form.Get("acr_values")), authTime: now}
 		withRefresh = true
 	case "refresh_token":
-		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceOAuth2, client, now)
+		var scopes []string
+		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceOAuth2, client, now, func(old issuedToken) (e *oauthError) {
+			scopes = old.scopes
+			if form.Has("scope") {
+				// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+				scopes, e = s.grantableScopes(form.Get("scope"), old.scopes)
+			}
+			return e
+		})
 		if e != nil {
 			return e
-		}
-		scopes := old.scopes
-		if form.Has("scope") {
-			// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-			if scopes, e = s.grantableScopes(form.Get("scope"), old.scopes); e != nil {
-				return e
-			}
 		}
 		t = issuedToken{client: client, user: old.user, scopes: scopes, acr: old.acr, authTime: old.authTime}
 		withRefresh = s.cfg.RotateRefreshTokens
@@ -150,15 +151,21 @@ func (s *Server) issueAccessToken(client string, t issuedToken, now time.Time) (
 	return tok, lifetimeSeconds(s.cfg.AccessTokenLifetime)
 }
 
-// redeemRefreshToken checks a refresh token presented by client and, when
-// refresh tokens rotate, uses it up.
-func (s *Server) redeemRefreshToken(rt, audience, client string, now time.Time) (issuedToken, *oauthError) {
+// redeemRefreshToken checks a refresh token presented by client, then the
+// rest of the request with check, and only then, when refresh tokens
+// rotate, uses it up: a refused request leaves the token good.
+func (s *Server) redeemRefreshToken(rt, audience, client string, now time.Time, check func(issuedToken) *oauthError) (issuedToken, *oauthError) {
 	if rt == "" {
 		return issuedToken{}, oauthFail(http.StatusBadRequest, "invalid_request", "refresh_token is missing")
 	}
 	old, ok := s.tokens.live(rt, refreshToken, audience, now)
 	if ok && old.client != client {
 		return issuedToken{}, oauthFail(http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+	}
+	if ok && check != nil {
+		if e := check(old); e != nil {
+			return issuedToken{}, e
+		}
 	}
 	if ok && s.cfg.RotateRefreshTokens {
 		old, ok = s.tokens.consume(rt, audience, now)

@@ -114,6 +114,10 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 	if svc := form.Get("service"); svc != "" && svc != s.cfg.RegistryService {
 		return oauthFail(http.StatusBadRequest, "invalid_request", "unknown service "+printable(svc))
 	}
+	scope := []string{form.Get("scope")}
+	if _, err := s.registryAccess("", scope); err != nil {
+		return oauthFail(http.StatusBadRequest, "invalid_scope", err.Error())
+	}
 	now := s.clock.Now()
 	client := form.Get("client_id")
 	var user, refresh string
@@ -127,7 +131,7 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 			refresh = s.issueRegistryRefresh(user, client, now)
 		}
 	case "refresh_token":
-		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceRegistry, client, now)
+		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceRegistry, client, now, nil)
 		if e != nil {
 			return e
 		}
@@ -140,10 +144,7 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 	default:
 		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "grant_type "+printable(gt)+" is not supported here")
 	}
-	access, err := s.registryAccess(user, []string{form.Get("scope")})
-	if err != nil {
-		return oauthFail(http.StatusBadRequest, "invalid_scope", err.Error())
-	}
+	access, _ := s.registryAccess(user, scope) // its syntax was checked above
 	resp := s.issueRegistryToken(user, client, access, now)
 	resp.RefreshToken = refresh
 	resp.Scope = scopeString(access)
