@@ -1,0 +1,336 @@
+package mockserver
+
+import (
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// digestVariant is one Digest scenario: /digest/ itself or a sub-path that
+// fixes one feature.
+type digestVariant struct {
+	name         string   // sub-path under /digest/; "" for /digest/ itself
+	algorithms   []string // nil: Config.DigestAlgorithms
+	qop          []string // offered, in order
+	userhash     bool     // challenge says userhash=true
+	maxUses      int      // overrides Config.NonceMaxUses when non-zero
+	nextNonce    bool     // always send nextnonce
+	wrongRspauth bool     // always send a wrong rspauth
+	about        string
+}
+
+var digestVariants = []digestVariant{
+	{name: "", qop: []string{"auth", "auth-int"}, about: "one challenge per algorithm of Config.DigestAlgorithms, strongest first; qop auth or auth-int"},
+	{name: "md5", algorithms: []string{"MD5"}, qop: []string{"auth"}, about: "MD5 only"},
+	{name: "md5-sess", algorithms: []string{"MD5-sess"}, qop: []string{"auth"}, about: "MD5-sess only"},
+	{name: "sha-256", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, about: "SHA-256 only"},
+	{name: "sha-256-sess", algorithms: []string{"SHA-256-sess"}, qop: []string{"auth"}, about: "SHA-256-sess only"},
+	{name: "sha-512-256", algorithms: []string{"SHA-512-256"}, qop: []string{"auth"}, about: "SHA-512-256 only"},
+	{name: "sha-512-256-sess", algorithms: []string{"SHA-512-256-sess"}, qop: []string{"auth"}, about: "SHA-512-256-sess only"},
+	{name: "auth-int", algorithms: []string{"SHA-256"}, qop: []string{"auth-int"}, about: "SHA-256, qop=auth-int only: the request body is part of the digest"},
+	{name: "userhash", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, userhash: true, about: "SHA-256 with userhash=true (RFC 7616 §3.4.4); plain usernames accepted too"},
+	{name: "stale", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, maxUses: 1, about: "SHA-256; every nonce is good for one request, then stale=true"},
+	{name: "nextnonce", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, nextNonce: true, about: "SHA-256; Authentication-Info always carries nextnonce"},
+	{name: "bad-rspauth", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, wrongRspauth: true, about: "SHA-256; Authentication-Info carries a wrong rspauth"},
+}
+
+func (v digestVariant) path() string {
+	if v.name == "" {
+		return "/digest/"
+	}
+	return "/digest/" + v.name + "/"
+}
+
+func (v digestVariant) realmKey() string {
+	if v.name == "" {
+		return "digest"
+	}
+	return "digest/" + v.name
+}
+
+func (v digestVariant) offered(cfg Config) []string {
+	if v.algorithms == nil {
+		return cfg.DigestAlgorithms
+	}
+	return v.algorithms
+}
+
+// digestVariantFor picks the variant by the first path segment after
+// /digest/; any other path under /digest/ is /digest/ itself.
+func digestVariantFor(path string) digestVariant {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/digest/"), "/")
+	for _, v := range digestVariants[1:] {
+		if seg == v.name {
+			return v
+		}
+	}
+	return digestVariants[0]
+}
+
+func (s *Server) serveDigest(w http.ResponseWriter, r *http.Request) {
+	v := digestVariantFor(r.URL.Path)
+	realm := s.Realm(v.realmKey())
+	c, p := readAuthorization(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if c == nil || !c.Is("Digest") {
+		s.digestChallenge(w, v, realm, false, "Digest credentials required")
+		return
+	}
+	dc, p := parseDigestCredentials(c)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if dc.realm != realm {
+		s.digestChallenge(w, v, realm, false, "the credentials are for another realm")
+		return
+	}
+	algName := dc.algorithm
+	if algName == "" {
+		algName = "MD5" // RFC 7616 §3.3: absent means MD5
+	}
+	if !slices.ContainsFunc(v.offered(s.cfg), func(a string) bool { return strings.EqualFold(a, algName) }) {
+		s.digestChallenge(w, v, realm, false, fmt.Sprintf("algorithm %s was not offered here", printable(algName)))
+		return
+	}
+	alg, _ := findDigestAlgorithm(algName)
+	if len(dc.response) != alg.hexLen() {
+		writeProblem(w, badRequest("response is %d hex digits; %s gives %d", len(dc.response), alg.name, alg.hexLen()))
+		return
+	}
+	if !slices.Contains(v.qop, dc.qop) {
+		writeProblem(w, badRequest("qop %s was not offered here (offered: %s)", printable(dc.qop), strings.Join(v.qop, ", ")))
+		return
+	}
+	if !sameRequestTarget(dc.uri, r) {
+		writeProblem(w, badRequest("uri does not match the request-target (RFC 7616 §3.4.6)"))
+		return
+	}
+	if st, ok := s.nonces.lookup(dc.nonce); ok && st.opaque != dc.opaque {
+		writeProblem(w, badRequest("opaque is not the one sent with the nonce (RFC 7616 §3.3)"))
+		return
+	}
+	user, password, ok := s.digestUser(dc, alg, realm)
+	if !ok {
+		s.digestChallenge(w, v, realm, false, "unknown user")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	x := digestExchange{
+		username: user, realm: realm, password: password,
+		nonce: dc.nonce, cnonce: dc.cnonce, nc: dc.nc, qop: dc.qop,
+		method: r.Method, uri: dc.uri, body: body,
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.ToLower(dc.response)), []byte(alg.response(x))) != 1 {
+		s.digestChallenge(w, v, realm, false, "the response does not match: wrong password, or a digest computed differently")
+		return
+	}
+	maxUses := s.cfg.NonceMaxUses
+	if v.maxUses != 0 {
+		maxUses = v.maxUses
+	}
+	rules := nonceRules{lifetime: s.cfg.NonceLifetime, maxUses: maxUses, strict: s.cfg.DigestStrictNonceCount}
+	switch s.nonces.use(dc.nonce, realm, dc.count, s.clock.Now(), rules) {
+	case nonceStale:
+		s.digestChallenge(w, v, realm, true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
+		return
+	case nonceReplay:
+		s.digestChallenge(w, v, realm, false, fmt.Sprintf("nonce count %s was used before with this nonce", dc.nc))
+		return
+	}
+
+	respBody := okBody(okInfo{Scenario: "digest", User: user, Path: r.URL.Path, Algorithm: alg.name, Qop: dc.qop})
+	x.body = respBody
+	rspauth := alg.rspauth(x)
+	if s.cfg.DigestWrongRspauth || v.wrongRspauth {
+		rspauth = flipHexDigit(rspauth)
+	}
+	var info []string
+	if s.cfg.DigestNextNonce || v.nextNonce {
+		next, _ := s.nonces.issueWithOpaque(realm, s.clock.Now(), dc.opaque)
+		info = append(info, "nextnonce="+quote(next))
+	}
+	info = append(info, "qop="+dc.qop, "rspauth="+quote(rspauth), "cnonce="+quote(dc.cnonce), "nc="+dc.nc)
+	w.Header().Set("Authentication-Info", strings.Join(info, ", "))
+	writeJSONBytes(w, http.StatusOK, respBody)
+}
+
+// digestChallenge answers 401 with one challenge per offered algorithm, all
+// sharing one new nonce.
+func (s *Server) digestChallenge(w http.ResponseWriter, v digestVariant, realm string, stale bool, msg string) {
+	nonce, opaque := s.nonces.issueWithOpaque(realm, s.clock.Now(), "")
+	for _, alg := range v.offered(s.cfg) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Digest realm=%s, domain=%s, qop=%s, algorithm=%s, nonce=%s, opaque=%s, charset=UTF-8",
+			quote(realm), quote(v.path()), quote(strings.Join(v.qop, ", ")), alg, quote(nonce), quote(opaque))
+		if v.userhash {
+			b.WriteString(", userhash=true")
+		}
+		if stale {
+			b.WriteString(", stale=true")
+		}
+		w.Header().Add("WWW-Authenticate", b.String())
+	}
+	writeText(w, http.StatusUnauthorized, msg)
+}
+
+// digestCredentials are the auth-params of Digest credentials
+// (RFC 7616 §3.4).
+type digestCredentials struct {
+	username                       string // decoded from username* if that was sent; the hash when userhash
+	userhash                       bool
+	realm, nonce, uri, response    string
+	algorithm, cnonce, opaque, qop string
+	nc                             string // as sent, 8 hex digits
+	count                          uint32 // nc's value
+}
+
+func parseDigestCredentials(c *credentials) (digestCredentials, *problem) {
+	var d digestCredentials
+	if c.Token68 != "" || c.Params == nil {
+		return d, badRequest("Digest credentials must be auth-params")
+	}
+	p := c.Params
+	for _, name := range []string{"realm", "nonce", "uri", "response", "qop", "cnonce", "nc"} {
+		if _, ok := p[name]; !ok {
+			return d, badRequest("Digest credentials lack %s (RFC 7616 §3.4)", name)
+		}
+	}
+	d.realm, d.nonce, d.uri, d.response = p["realm"], p["nonce"], p["uri"], p["response"]
+	d.algorithm, d.cnonce, d.opaque, d.qop, d.nc = p["algorithm"], p["cnonce"], p["opaque"], p["qop"], p["nc"]
+	switch strings.ToLower(p["userhash"]) {
+	case "", "false":
+	case "true":
+		d.userhash = true
+	default:
+		return d, badRequest("userhash must be true or false")
+	}
+	name, hasName := p["username"]
+	ext, hasExt := p["username*"]
+	switch {
+	case hasName && hasExt:
+		return d, badRequest("Digest credentials carry both username and username* (RFC 7616 §3.4)")
+	case hasExt && d.userhash:
+		return d, badRequest("username* cannot be used with userhash=true (RFC 7616 §3.4)")
+	case hasExt:
+		dec, err := decodeExtValue(ext)
+		if err != nil {
+			return d, badRequest("username*: %v", err)
+		}
+		d.username = dec
+	case hasName:
+		d.username = name
+	default:
+		return d, badRequest("Digest credentials lack username")
+	}
+	if len(d.nc) != 8 {
+		return d, badRequest("nc must be 8 hex digits (RFC 7616 §3.4)")
+	}
+	n, err := strconv.ParseUint(d.nc, 16, 32)
+	if err != nil || n == 0 {
+		return d, badRequest("nc must be 8 hex digits, counting from 00000001 (RFC 7616 §3.4)")
+	}
+	d.count = uint32(n)
+	if _, err := hex.DecodeString(d.response); err != nil || d.response == "" {
+		return d, badRequest("response must be hex digits")
+	}
+	if d.cnonce == "" {
+		return d, badRequest("cnonce is empty")
+	}
+	return d, nil
+}
+
+// digestUser finds the user the credentials name, by user-hash when
+// userhash=true (RFC 7616 §3.4.4).
+func (s *Server) digestUser(dc digestCredentials, alg digestAlgorithm, realm string) (user, password string, ok bool) {
+	if !dc.userhash {
+		password, ok = s.cfg.Users[dc.username]
+		return dc.username, password, ok
+	}
+	for name, pw := range s.cfg.Users {
+		if strings.EqualFold(alg.userhash(name, realm), dc.username) {
+			return name, pw, true
+		}
+	}
+	return "", "", false
+}
+
+// sameRequestTarget reports whether the uri of Digest credentials names the
+// request-target of r, in origin-form or absolute-form.
+func sameRequestTarget(uri string, r *http.Request) bool {
+	if uri == r.RequestURI {
+		return true
+	}
+	u, err := url.Parse(uri)
+	return err == nil && u.IsAbs() && u.RequestURI() == r.URL.RequestURI()
+}
+
+// decodeExtValue decodes an RFC 8187 ext-value: charset'[language]'value with
+// percent-encoded bytes; only UTF-8 is accepted.
+func decodeExtValue(v string) (string, error) {
+	charset, rest, ok1 := strings.Cut(v, "'")
+	_, value, ok2 := strings.Cut(rest, "'")
+	if !ok1 || !ok2 {
+		return "", errors.New("not an RFC 8187 ext-value (charset'language'value)")
+	}
+	if !strings.EqualFold(charset, "UTF-8") {
+		return "", errors.New("charset must be UTF-8")
+	}
+	var b strings.Builder
+	for i := 0; i < len(value); i++ {
+		switch ch := value[i]; {
+		case ch == '%':
+			if i+2 >= len(value) {
+				return "", errors.New("truncated percent-encoding")
+			}
+			n, err := strconv.ParseUint(value[i+1:i+3], 16, 8)
+			if err != nil {
+				return "", errors.New("bad percent-encoding")
+			}
+			b.WriteByte(byte(n))
+			i += 2
+		case isAttrChar(ch):
+			b.WriteByte(ch)
+		default:
+			return "", fmt.Errorf("character %s not allowed in an ext-value", describe(ch))
+		}
+	}
+	if !utf8.ValidString(b.String()) {
+		return "", errors.New("value is not UTF-8")
+	}
+	return b.String(), nil
+}
+
+// isAttrChar reports whether c is an attr-char of RFC 8187 §3.2.1.
+func isAttrChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+}
+
+func describe(c byte) string {
+	if c > 0x20 && c < 0x7f {
+		return strconv.QuoteRune(rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+// flipHexDigit changes the last digit of a hex string, for a wrong rspauth.
+func flipHexDigit(h string) string {
+	last := h[len(h)-1]
+	repl := byte('0')
+	if last == '0' {
+		repl = '1'
+	}
+	return h[:len(h)-1] + string(repl)
+}

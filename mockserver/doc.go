@@ -1,0 +1,51 @@
+// Package mockserver is reauth's bundled authentication server: a faithful,
+// configurable counterpart for testing API clients, reauth's own included.
+//
+// In a Go test it runs in-process on a loopback port, like httptest:
+//
+//	srv := mockserver.New(mockserver.DefaultConfig())
+//	defer srv.Close()
+//	resp, err := http.Get(srv.URL() + "/basic/")
+//
+// For clients in other languages, the command serves the same on a fixed
+// port: go run ./mockserver/cmd/mockserver -addr 127.0.0.1:8089.
+//
+// Every scenario has its own path (GET / lists them all):
+//
+//	/basic/                   Basic (RFC 7617) with charset="UTF-8"
+//	/bearer/, /bearer/admin   static Bearer tokens and RFC 6750 errors (400, 401, 403 with scope)
+//	/digest/…                 Digest (RFC 7616): MD5, SHA-256, SHA-512-256, -sess, auth-int,
+//	                          userhash, stale nonces, nextnonce, rspauth (see [Server.Scenarios])
+//	/oauth2/token             client_credentials, password and refresh_token grants (RFC 6749)
+//	/oauth2/revoke            token revocation (RFC 7009)
+//	/oauth2/resource          takes live access tokens of /oauth2/token
+//	/v2/…, /registry/token    a Docker/OCI registry and its token realm, scopes per repository
+//	/forbidden/, /hidden/     403, and 404 hiding a forbidden resource
+//	/apache/                  valid but unauthorised user: 401 with a fresh challenge
+//	/no-challenge/            401 without WWW-Authenticate
+//	/malformed/<kind>/        broken challenges
+//	/stepup/, /stepup/max-age/  RFC 9470 step-up (acr_values, max_age)
+//	/status/429/, /status/503/  FailFirst refusals with Retry-After, then success
+//
+// The users, realms, tokens and rules are configuration ([Config]).
+// [DefaultConfig] has these users (passwords after the slash):
+//
+//	alice / wonderland          an admin: allowed on /forbidden/, /hidden/, /apache/
+//	bob / builder               a valid user who is not an admin
+//	Jäsøn Doe / Secret, or not?  non-ASCII, as in RFC 7616 §3.9.2
+//
+// static Bearer tokens mock-token-read (scope read) and mock-token-admin
+// (read admin), the OAuth2 client reauth-client / reauth-secret, and the
+// registry repositories library/hello (public pull, alice pushes) and
+// team/app (alice and bob pull, alice pushes).
+//
+// Tests steer time with a [ManualClock] (token expiry, nonce lifetime,
+// max_age), revoke tokens ([Server.RevokeAccessToken], [Server.RevokeAll]),
+// inject token endpoint faults ([Server.SetTokenEndpointFailure]) and assert
+// on the request log ([Server.Requests]), which shows credentials only in
+// redacted form.
+//
+// Malformed Authorization fields get a clear 400 (or 401) and bounded work:
+// fields over [MaxAuthorizationBytes] are refused unparsed, header sections
+// over Config.MaxHeaderBytes get 431, bodies over [MaxBodyBytes] 413.
+package mockserver
