@@ -189,6 +189,17 @@ type exchange struct {
 }
 
 func (x *exchange) run() (*http.Response, error) {
+	// The body first: schemes that sign it (Digest auth-int) read it when
+	// they answer up front.
+	if x.req.Body != nil && x.req.Body != http.NoBody {
+		x.body = &replayableBody{}
+		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
+			return nil, err
+		}
+		for i := range x.legs[:x.n] {
+			x.legs[i].ar.body = x.body
+		}
+	}
 	for i := range x.legs[:x.n] {
 		l := &x.legs[i]
 		v, err := l.creds.Authorization(&l.ar)
@@ -200,15 +211,6 @@ func (x *exchange) run() (*http.Response, error) {
 			return nil, err
 		}
 		l.sent = v
-	}
-	if x.req.Body != nil && x.req.Body != http.NoBody {
-		x.body = &replayableBody{}
-		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
-			return nil, err
-		}
-		for i := range x.legs[:x.n] {
-			x.legs[i].ar.body = x.body
-		}
 	}
 	for {
 		resp, err := x.send()
