@@ -75,7 +75,7 @@ var malformedChallenges = []struct {
 	fields      []string
 }{
 	{"unterminated", "a quoted-string that never ends", []string{`Basic realm="malformed@reauth.mock`}},
-	{"no-equals", "an auth-param without '='", []string{`Basic realm="malformed@reauth.mock", charset`}},
+	{"no-equals", "an auth-param without '='", []string{`Basic realm="malformed@reauth.mock", charset, title="x"`}},
 	{"token68-param", "a token68 followed by an auth-param", []string{`Basic abc==, realm="malformed@reauth.mock"`}},
 	{"duplicate-param", "one auth-param twice", []string{`Basic realm="malformed@reauth.mock", realm="other"`}},
 	{"bad-char", "a character outside the grammar", []string{`Basic realm=malformed@reauth.mock{}`}},
