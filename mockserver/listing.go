@@ -10,7 +10,7 @@ import (
 
 // Scenario is one behaviour of the server, served on its own path.
 type Scenario struct {
-	Name        string // as in [Request.Scenario]: "basic", "digest", "oauth2", …
+	Name        string // as in [Request.Scenario]: "basic", "digest", "oauth2", …; GET / is "listing"
 	Path        string // where it is served, e.g. "/digest/sha-256/"
 	RealmKey    string // its key in Config.Realms; "" when it has no realm of its own
 	Auth        string // what it asks for: the challenge, or a short description
@@ -20,7 +20,7 @@ type Scenario struct {
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, scenarioOf(name, h)) }
-	mux.HandleFunc("/{$}", s.serveListing)
+	handle("/{$}", "listing", s.serveListing)
 	handle("/basic/", "basic", s.serveBasic)
 	handle("/bearer/", "bearer", s.serveBearer)
 	handle("/digest/", "digest", s.serveDigest)

@@ -26,7 +26,7 @@ type Request struct {
 	Method   string
 	Path     string // URL path
 	Query    string // raw query; values of secret-bearing parameters (password, token, …) replaced by ***
-	Scenario string // the scenario that answered: "basic", "digest", "oauth2", "registry", …; "" for none
+	Scenario string // [Scenario.Name] of the one that answered: "basic", "digest", "registry", …; "" for none (404)
 
 	// Scheme is the auth-scheme of the Authorization field: "Basic",
 	// "Bearer" or "Digest" in that spelling whatever the case sent, others

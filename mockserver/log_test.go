@@ -105,6 +105,7 @@ func TestRequestIsLoggedBeforeTheResponseIsRead(t *testing.T) {
 	reqs := srv.Requests()
 	require.Len(t, reqs, 1)
 	assert.Equal(t, 200, reqs[0].Status)
+	assert.Equal(t, "listing", reqs[0].Scenario)
 }
 
 func TestRequestLogIsSafeUnderConcurrency(t *testing.T) {
