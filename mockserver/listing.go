@@ -60,9 +60,9 @@ func (s *Server) Scenarios() []Scenario {
 			"; nonces stale after Config.NonceLifetime / NonceMaxUses; a repeated nc is refused; Authentication-Info with rspauth"})
 	}
 	sc = append(sc,
-		Scenario{"oauth2", "/oauth2/token", "oauth2", "client: Basic, or client_id and client_secret in the body (RFC 6749 §2.3.1)",
+		Scenario{"oauth2", "/oauth2/token", "oauth2/token", "client: Basic, or client_id and client_secret in the body (RFC 6749 §2.3.1)",
 			"POST form; grant_type client_credentials, password or refresh_token (rotating); acr_values=<acr> gives the token that acr; errors of RFC 6749 §5.2 as JSON"},
-		Scenario{"oauth2", "/oauth2/revoke", "oauth2", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
+		Scenario{"oauth2", "/oauth2/revoke", "oauth2/token", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
 		Scenario{"oauth2", "/oauth2/resource", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
 			`live access tokens of /oauth2/token: 200; expired, revoked or unknown: 401 error="invalid_token"`},
 		Scenario{"registry", "/v2/", "", `Bearer realm="<origin>/registry/token",service=` + quote(s.cfg.RegistryService) + `,scope="repository:<name>:pull"`,

@@ -24,8 +24,10 @@ func oauthFail(status int, code, desc string) *oauthError {
 func (s *Server) writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	if e.status == http.StatusUnauthorized {
 		// RFC 6749 §5.2: a 401 invalid_client carries a challenge for the
-		// scheme the client may authenticate with.
-		w.Header().Set("WWW-Authenticate", basicChallenge(s.Realm("oauth2")))
+		// scheme the client may authenticate with. Its realm is not the
+		// resource's: client credentials and access tokens are different
+		// protection spaces.
+		w.Header().Set("WWW-Authenticate", basicChallenge(s.Realm("oauth2/token")))
 	}
 	noStore(w)
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
