@@ -247,7 +247,7 @@ func TestDigestWrongRspauthFailsTheClientsCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, _ := newTestServer(t, tt.edit)
 			ch := firstChallenge(t, srv, tt.path)
-			d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: tt.path, nc: 1}
+			d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: tt.path, nc: 1, cnonce: "c1"}
 			r := get(t, srv.URL()+tt.path, d.authorization(ch))
 			require.Equal(t, http.StatusOK, r.status)
 			info, err := reauth.ParseChallenges("Digest " + r.header.Get("Authentication-Info"))

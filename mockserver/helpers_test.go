@@ -135,6 +135,7 @@ func hexHash(newHash func() hash.Hash, s string) string {
 // digestValues returns the request digest and the expected rspauth for a
 // response body.
 func (d testDigest) digest(ch reauth.Challenge, responseBody string) (response, rspauth string) {
+	d = d.withDefaults()
 	newHash, sess := testHash(ch.Param("algorithm"))
 	H := func(s string) string { return hexHash(newHash, s) }
 	realm, nonce := ch.Param("realm"), ch.Param("nonce")
@@ -163,6 +164,17 @@ func (d testDigest) qopFor(ch reauth.Challenge) string {
 	return strings.TrimSpace(first)
 }
 
+// withDefaults fills the cnonce and nonce count a test left out.
+func (d testDigest) withDefaults() testDigest {
+	if d.cnonce == "" {
+		d.cnonce = "0a4f113b"
+	}
+	if d.nc == 0 {
+		d.nc = 1
+	}
+	return d
+}
+
 func ncString(n int) string {
 	if n == 0 {
 		n = 1
@@ -172,9 +184,7 @@ func ncString(n int) string {
 
 // authorization builds the Authorization field value answering ch.
 func (d testDigest) authorization(ch reauth.Challenge) string {
-	if d.cnonce == "" {
-		d.cnonce = "0a4f113b"
-	}
+	d = d.withDefaults()
 	response, _ := d.digest(ch, "")
 	newHash, _ := testHash(ch.Param("algorithm"))
 	var b strings.Builder

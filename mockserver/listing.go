@@ -10,7 +10,7 @@ import (
 
 // Scenario is one behaviour of the server, served on its own path.
 type Scenario struct {
-	Name        string // as in [Request.Scenario]: "basic", "digest", "oauth2", …
+	Name        string // as in [Request.Scenario]: "basic", "digest", "oauth2", …; GET / is "listing"
 	Path        string // where it is served, e.g. "/digest/sha-256/"
 	RealmKey    string // its key in Config.Realms; "" when it has no realm of its own
 	Auth        string // what it asks for: the challenge, or a short description
@@ -20,7 +20,7 @@ type Scenario struct {
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, scenarioOf(name, h)) }
-	mux.HandleFunc("/{$}", s.serveListing)
+	handle("/{$}", "listing", s.serveListing)
 	handle("/basic/", "basic", s.serveBasic)
 	handle("/bearer/", "bearer", s.serveBearer)
 	handle("/digest/", "digest", s.serveDigest)
@@ -60,9 +60,9 @@ func (s *Server) Scenarios() []Scenario {
 			"; nonces stale after Config.NonceLifetime / NonceMaxUses; a repeated nc is refused; Authentication-Info with rspauth"})
 	}
 	sc = append(sc,
-		Scenario{"oauth2", "/oauth2/token", "oauth2", "client: Basic, or client_id and client_secret in the body (RFC 6749 §2.3.1)",
+		Scenario{"oauth2", "/oauth2/token", "oauth2/token", "client: Basic, or client_id and client_secret in the body (RFC 6749 §2.3.1)",
 			"POST form; grant_type client_credentials, password or refresh_token (rotating); acr_values=<acr> gives the token that acr; errors of RFC 6749 §5.2 as JSON"},
-		Scenario{"oauth2", "/oauth2/revoke", "oauth2", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
+		Scenario{"oauth2", "/oauth2/revoke", "oauth2/token", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
 		Scenario{"oauth2", "/oauth2/resource", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
 			`live access tokens of /oauth2/token: 200; expired, revoked or unknown: 401 error="invalid_token"`},
 		Scenario{"registry", "/v2/", "", `Bearer realm="<origin>/registry/token",service=` + quote(s.cfg.RegistryService) + `,scope="repository:<name>:pull"`,

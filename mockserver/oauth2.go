@@ -24,8 +24,10 @@ func oauthFail(status int, code, desc string) *oauthError {
 func (s *Server) writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	if e.status == http.StatusUnauthorized {
 		// RFC 6749 §5.2: a 401 invalid_client carries a challenge for the
-		// scheme the client may authenticate with.
-		w.Header().Set("WWW-Authenticate", basicChallenge(s.Realm("oauth2")))
+		// scheme the client may authenticate with. Its realm is not the
+		// resource's: client credentials and access tokens are different
+		// protection spaces.
+		w.Header().Set("WWW-Authenticate", basicChallenge(s.Realm("oauth2/token")))
 	}
 	noStore(w)
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
@@ -307,69 +309,6 @@ func (s *Server) checkAccessToken(r *http.Request) (issuedToken, *bearerError) {
 	default:
 		return issuedToken{}, bearerInvalidToken("the access token expired")
 	}
-}
-
-// TokenEndpointFailure makes the token endpoints (/oauth2/token and
-// /registry/token) misbehave, for fault tests. The zero value turns it off.
-type TokenEndpointFailure struct {
-	// Status, when non-zero, is sent instead of serving the request, with
-	// the body {"error":"server_error"}.
-	Status int
-	// Delay holds each answer back this long (real time, not the Clock).
-	// It ends early when the client goes away or the server closes.
-	Delay time.Duration
-	// Times is how many requests the failure applies to; 0 means every
-	// request until it is changed.
-	Times int
-}
-
-// SetTokenEndpointFailure sets (or with the zero value clears) the failure
-// the token endpoints apply from the next request on.
-func (s *Server) SetTokenEndpointFailure(f TokenEndpointFailure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokenFailure = f
-}
-
-// SetTokenReplay makes /oauth2/token answer every grant with the last access
-// token it issued to the same client, even one revoked or expired: a token
-// source whose cache hands back the token that was just refused.
-func (s *Server) SetTokenReplay(on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokenReplay = on
-}
-
-// TokenGrants returns how many tokens /oauth2/token has issued.
-func (s *Server) TokenGrants() int { return int(s.tokenGrants.Load()) }
-
-// applyTokenFailure applies the configured failure to one token request. It
-// reports whether it answered the request.
-func (s *Server) applyTokenFailure(w http.ResponseWriter, r *http.Request) bool {
-	s.mu.Lock()
-	f := s.tokenFailure
-	if f.Times > 0 {
-		s.tokenFailure.Times--
-		if s.tokenFailure.Times == 0 {
-			s.tokenFailure = TokenEndpointFailure{}
-		}
-	}
-	s.mu.Unlock()
-	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-		t.Stop()
-	}
-	if f.Status == 0 {
-		return false
-	}
-	noStore(w)
-	writeJSON(w, f.Status, map[string]string{"error": "server_error", "error_description": "failure set by SetTokenEndpointFailure"})
-	return true
 }
 
 func firstField(s string) string {

@@ -115,7 +115,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 			assert.Equal(t, tt.code, m["error"])
 			assert.NotEmpty(t, m["error_description"])
 			if tt.status == http.StatusUnauthorized {
-				assert.Equal(t, `Basic realm="oauth2@reauth.mock", charset="UTF-8"`, r.header.Get("WWW-Authenticate"))
+				assert.Equal(t, `Basic realm="oauth2/token@reauth.mock", charset="UTF-8"`, r.header.Get("WWW-Authenticate"))
 			}
 			assert.NotContains(t, r.body, clientSecret)
 			assert.Equal(t, before, srv.TokenGrants())

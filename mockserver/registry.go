@@ -76,7 +76,10 @@ func (s *Server) serveRegistryToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := ""
-	if r.Header.Get("Authorization") != "" {
+	if c, p := readAuthorization(r); p != nil {
+		writeRegistryError(w, p.status, "UNSUPPORTED", p.msg, nil)
+		return
+	} else if c != nil {
 		u, p := s.checkBasic(r)
 		if p != nil {
 			if p.status == http.StatusUnauthorized {
@@ -107,6 +110,11 @@ func (s *Server) serveRegistryToken(w http.ResponseWriter, r *http.Request) {
 // registryTokenPOST is the OAuth2 flavour of the token endpoint
 // (grant_type password or refresh_token).
 func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oauthError {
+	// The OAuth2 flavour carries the user's credentials in the body; an
+	// Authorization field is not read, but must not be malformed.
+	if _, p := readAuthorization(r); p != nil {
+		return oauthFail(http.StatusBadRequest, "invalid_request", p.msg)
+	}
 	form, e := parseTokenForm(r)
 	if e != nil {
 		return e

@@ -343,29 +343,29 @@ func validate(cfg *Config) error {
 	}
 	for _, a := range cfg.DigestAlgorithms {
 		if _, ok := findDigestAlgorithm(a); !ok {
-			return fmt.Errorf("DigestAlgorithms: unknown algorithm %q", a)
+			return fmt.Errorf("config: DigestAlgorithms: unknown algorithm %q", a)
 		}
 	}
 	for user, password := range cfg.Users {
 		if user == "" || strings.Contains(user, ":") || !fieldSafe(user) {
-			return fmt.Errorf("Users: user name %q is empty, has a ':' or a control character (RFC 7617 §2)", user)
+			return fmt.Errorf("config: Users: user name %q is empty, has a ':' or a control character (RFC 7617 §2)", user)
 		}
 		if !utf8.ValidString(password) {
-			return fmt.Errorf("Users: password of %q is not UTF-8", user)
+			return fmt.Errorf("config: Users: password of %q is not UTF-8", user)
 		}
 	}
 	for key, realm := range cfg.Realms {
 		if !fieldSafe(realm) {
-			return fmt.Errorf("Realms[%q]: realm has a control character or is not UTF-8", key)
+			return fmt.Errorf("config: Realms[%q]: realm has a control character or is not UTF-8", key)
 		}
 	}
 	for _, v := range []string{cfg.RegistryService, cfg.StepUpACR} {
 		if !fieldSafe(v) {
-			return fmt.Errorf("%q has a control character or is not UTF-8", v)
+			return fmt.Errorf("config: %q has a control character or is not UTF-8", v)
 		}
 	}
 	if p := cfg.RegistryTokenPOST; p != 0 && (p < 400 || p > 599) {
-		return fmt.Errorf("RegistryTokenPOST: %d is not a 4xx or 5xx status", p)
+		return fmt.Errorf("config: RegistryTokenPOST: %d is not a 4xx or 5xx status", p)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package mockserver
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -75,7 +74,7 @@ var malformedChallenges = []struct {
 	fields      []string
 }{
 	{"unterminated", "a quoted-string that never ends", []string{`Basic realm="malformed@reauth.mock`}},
-	{"no-equals", "an auth-param without '='", []string{`Basic realm="malformed@reauth.mock", charset`}},
+	{"no-equals", "an auth-param without '='", []string{`Basic realm="malformed@reauth.mock", charset, title="x"`}},
 	{"token68-param", "a token68 followed by an auth-param", []string{`Basic abc==, realm="malformed@reauth.mock"`}},
 	{"duplicate-param", "one auth-param twice", []string{`Basic realm="malformed@reauth.mock", realm="other"`}},
 	{"bad-char", "a character outside the grammar", []string{`Basic realm=malformed@reauth.mock{}`}},
@@ -107,41 +106,4 @@ func (s *Server) serveMalformed(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeOK(w, okInfo{Scenario: "malformed", Path: r.URL.Path, User: user})
 	}
-}
-
-// serveStatus is /status/429/ and /status/503/: Config.FailFirst refusals in
-// a row with Retry-After (RFC 9110 §10.2.3, RFC 6585 §4), then one 200.
-func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
-	status := http.StatusTooManyRequests
-	key := "/status/429/"
-	if strings.HasPrefix(r.URL.Path, "/status/503/") {
-		status, key = http.StatusServiceUnavailable, "/status/503/"
-	}
-	s.mu.Lock()
-	fail := s.failFirst < 0 || s.failCount[key] < s.failFirst
-	if fail {
-		s.failCount[key]++
-	} else {
-		s.failCount[key] = 0
-	}
-	s.mu.Unlock()
-	if !fail {
-		writeOK(w, okInfo{Scenario: "status", Path: r.URL.Path})
-		return
-	}
-	if s.cfg.RetryAfterDate {
-		w.Header().Set("Retry-After", s.clock.Now().Add(s.cfg.RetryAfter).UTC().Format(http.TimeFormat))
-	} else {
-		w.Header().Set("Retry-After", strconv.FormatInt(lifetimeSeconds(s.cfg.RetryAfter), 10))
-	}
-	writeText(w, status, http.StatusText(status)+": retry later")
-}
-
-// SetFailFirst changes Config.FailFirst at run time and starts the counts of
-// /status/429/ and /status/503/ again.
-func (s *Server) SetFailFirst(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failFirst = n
-	clear(s.failCount)
 }
