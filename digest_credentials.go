@@ -59,19 +59,26 @@ type domainURI struct {
 	path   string
 }
 
-func (s *digestSpace) covers(o origin, path string, proxy bool) bool {
+// covers reports how closely the space covers a request: 0 not at all, else
+// 1 plus the length of the longest domain URI that is a prefix of the path,
+// so that the most specific of several spaces on one origin wins.
+func (s *digestSpace) covers(o origin, path string, proxy bool) int {
 	if s.proxy != proxy {
-		return false
+		return 0
 	}
 	if s.domain == nil {
-		return s.origin == o
+		if s.origin == o {
+			return 1
+		}
+		return 0
 	}
+	best := 0
 	for _, d := range s.domain {
 		if d.origin == o && strings.HasPrefix(path, d.path) {
-			return true
+			best = max(best, 1+len(d.path))
 		}
 	}
-	return false
+	return best
 }
 
 // digestStash is what Authorization and Answer leave on the AuthRequest for
@@ -88,10 +95,10 @@ func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
 	path := r.Request.URL.EscapedPath()
 	d.mu.Lock()
 	var space *digestSpace
+	best := 0
 	for _, s := range d.spaces {
-		if s.covers(o, path, proxy) {
-			space = s
-			break
+		if c := s.covers(o, path, proxy); c > best {
+			space, best = s, c
 		}
 	}
 	if space == nil {

@@ -223,3 +223,18 @@ func TestDigestConcurrentNonceCountsNeverRepeat(t *testing.T) {
 	}
 	assert.Zero(t, refused, "no nonce count was refused as a replay")
 }
+
+func TestDigestTheMostSpecificProtectionSpaceWins(t *testing.T) {
+	// /digest/ declares domain="/digest/", /digest/sha-256/ its own path:
+	// once both have challenged, each is answered up front with its own nonce.
+	srv := newMock(t, nil)
+	c := digestClient(srv, "alice", "wonderland")
+	mustGet(t, c, srv.URL()+"/digest/")
+	mustGet(t, c, srv.URL()+"/digest/sha-256/")
+	srv.ResetRequests()
+	for i := 0; i < 3; i++ {
+		assert.Equal(t, http.StatusOK, mustGet(t, c, srv.URL()+"/digest/sha-256/").StatusCode)
+		assert.Equal(t, http.StatusOK, mustGet(t, c, srv.URL()+"/digest/").StatusCode)
+	}
+	assert.Len(t, srv.Requests(), 6, "one request per call in both spaces")
+}
