@@ -531,18 +531,48 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 	}
 }
 
-func TestRegistryTokenErrorsKeepNoEchoedSecret(t *testing.T) {
+func TestRegistryTokenErrorsAreFinalAndKeepNoEchoedSecret(t *testing.T) {
+	var fetches atomic.Int32
 	realm := newTestRealm(t)
 	realm.override = func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"error":"invalid_request","error_description":"bad password %s"}`, testPassword)
 	}
 	reg := newTestRegistry(t, realm)
-	_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "GET", reg.URL+"/v2/team/app/manifests/v1")
+	rc := NewClient(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL}})
+	rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
+	_, err := rc.Get(reg.URL + "/v2/team/app/manifests/v1")
 	var te *TokenError
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, http.StatusBadRequest, te.StatusCode)
 	assertNoRegistrySecret(t, err.Error())
+	assert.Equal(t, int32(1), fetches.Load(), "a 400 from the realm is final")
+}
+
+func TestRegistryTokenFetchEndsWithTheRequestsContext(t *testing.T) {
+	fetchEnded, release := make(chan struct{}), make(chan struct{})
+	realm := newTestRealm(t)
+	t.Cleanup(func() { close(release) }) // runs before the realm closes
+	realm.override = func(w http.ResponseWriter, r *http.Request) {
+		select { // a realm that does not answer
+		case <-r.Context().Done():
+			close(fetchEnded)
+		case <-release:
+		}
+	}
+	reg := newTestRegistry(t, realm)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", reg.URL+"/v2/team/app/manifests/v1", nil)
+	_, err := (&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}}).RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	select {
+	case <-fetchEnded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the token fetch outlived the request's context")
+	}
 }
 
 func TestRegistryRefusalAfterAFreshTokenIsFinal(t *testing.T) {
