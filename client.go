@@ -27,6 +27,9 @@ const DefaultMaxBufferedBody = 1 << 20
 //   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 from the proxy a plain-http request goes through: the same as 401,
 //     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
+//   - 407 to the CONNECT of an https request, from a Base set up with
+//     [ConfigureProxy]: one retry when the proxy credentials have answered
+//     the challenge with a new value, also for origins not in Origins.
 //
 // Unlike a plain RoundTripper, Transport returns these typed errors instead
 // of the 401, 403 or 407 response (the response body is read up to
