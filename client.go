@@ -27,6 +27,9 @@ const DefaultMaxBufferedBody = 1 << 20
 //   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 from the proxy a plain-http request goes through: the same as 401,
 //     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
+//   - 407 to the CONNECT of an https request, from a Base set up with
+//     [ConfigureProxy]: one retry when the proxy credentials have answered
+//     the challenge with a new value, also for origins not in Origins.
 //
 // Unlike a plain RoundTripper, Transport returns these typed errors instead
 // of the 401, 403 or 407 response (the response body is read up to
@@ -51,7 +54,9 @@ type Transport struct {
 	// be sent to. Credentials without Origins is a configuration error.
 	Origins []string
 	// ProxyCredentials answer 407 challenges from the proxy that a plain-http
-	// request goes through (see Proxy). They are never sent to origins.
+	// request goes through (see Proxy). They are never sent to origins. For
+	// https requests, which reach the proxy as CONNECT below Base, see
+	// [ConfigureProxy].
 	ProxyCredentials Credentials
 	// Proxy says which proxy a request goes through, as http.Transport.Proxy
 	// does. Nil means Base's own Proxy when Base is an *http.Transport.
@@ -135,7 +140,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if !bound && proxy == nil {
-		return cfg.base.RoundTrip(req)
+		resp, err := cfg.base.RoundTrip(req)
+		if err != nil {
+			// A CONNECT refused with 407 may be answered (ConfigureProxy).
+			return (&exchange{t: t, cfg: cfg, req: req, attempts: 1}).retryUnbound(err)
+		}
+		return resp, nil
 	}
 	x := &exchange{t: t, cfg: cfg, req: req}
 	// The proxy leg comes first: a 407 is answered before the origin sees
@@ -186,6 +196,9 @@ type exchange struct {
 	proxy    *leg            // &legs[i] when it goes through a proxy with ProxyCredentials
 	body     *replayableBody // nil when the request has no body
 	attempts int
+	// connectRetried: the request was sent again after a CONNECT 407
+	// (ConfigureProxy), that challenge kind's one retry.
+	connectRetried bool
 }
 
 func (x *exchange) run() (*http.Response, error) {
@@ -215,6 +228,9 @@ func (x *exchange) run() (*http.Response, error) {
 	for {
 		resp, err := x.send()
 		if err != nil {
+			if x.retryConnect(err) {
+				continue
+			}
 			return nil, err
 		}
 		l := x.legFor(resp.StatusCode)

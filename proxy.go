@@ -1,0 +1,243 @@
+package reauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// ConfigureProxy makes ht authenticate to its proxy with creds when it opens
+// a CONNECT tunnel for an https request, which http.Transport does below any
+// RoundTripper, so that a [Transport] never sees the 407:
+//
+//	reauth.ConfigureProxy(ht, proxyCreds)
+//
+// Credentials that can be sent without a challenge (Basic) go with the first
+// CONNECT. A 407 is returned as a [*ProxyConnectError] instead of a bare
+// string, and its Proxy-Authenticate challenges are handed to creds; when
+// they have an answer that differs from the value refused, a Transport over
+// ht sends the request again, once, and the new CONNECT carries that answer
+// (Digest learns its nonce this way). Used without a Transport, the next
+// request sends what the credentials learned.
+//
+// The Proxy-Authorization goes on the CONNECT only: the proxy consumes it and
+// the origin, at the other end of the tunnel, never sees it. Set the same
+// credentials as Transport.ProxyCredentials for plain-http requests, which
+// the proxy sees in full. Do not also put userinfo in the proxy URL: Go
+// sends that instead.
+//
+// ConfigureProxy keeps ht's ProxyConnectHeader, GetProxyConnectHeader and
+// OnProxyConnectResponse, calling them first. Call it once per ht, before
+// ht's first request.
+func ConfigureProxy(ht *http.Transport, creds Credentials) {
+	pc := &proxyConnect{
+		creds:      creds,
+		base:       ht,
+		header:     ht.ProxyConnectHeader,
+		getHeader:  ht.GetProxyConnectHeader,
+		onResponse: ht.OnProxyConnectResponse,
+	}
+	ht.GetProxyConnectHeader = pc.connectHeader
+	ht.OnProxyConnectResponse = pc.connectResponse
+}
+
+// ProxyConnectError is returned (through http.Transport, and a [Transport]
+// over it) when a proxy configured with [ConfigureProxy] refuses to open a
+// CONNECT tunnel. It matches [ErrUnauthorized] for a 407 and [ErrForbidden]
+// for a 403, so that the retrying client of [NewClient] does not repeat it.
+type ProxyConnectError struct {
+	Proxy      string      // the proxy's URL without userinfo
+	Target     string      // the tunnel's host:port
+	StatusCode int         // the proxy's status, 407 when it wants credentials
+	Challenges []Challenge // its Proxy-Authenticate challenges, parsed
+	// Err says why a 407 was not answered: ErrNoCredentials,
+	// ErrSameCredentials, ErrRefusedAfterRetry, ErrBodyNotReplayable, or the
+	// credentials' own error. Nil when an answer was ready.
+	Err error
+	// ParseErr is set when the challenges were malformed; Challenges then
+	// holds those that parsed cleanly.
+	ParseErr error
+
+	answer *connectAnswer // what the retry sends; nil when there is none
+}
+
+func (e *ProxyConnectError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reauth: CONNECT %s via proxy %s: %d", e.Target, e.Proxy, e.StatusCode)
+	if e.StatusCode == http.StatusProxyAuthRequired {
+		b.WriteString(" proxy authentication required")
+		writeChallengeSchemes(&b, e.Challenges)
+	} else if text := http.StatusText(e.StatusCode); text != "" {
+		b.WriteString(" " + strings.ToLower(text))
+	}
+	switch {
+	case e.Err != nil:
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+	case e.answer != nil:
+		b.WriteString(": the credentials have an answer; send the request again")
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrUnauthorized) true for a 407 and
+// errors.Is(err, ErrForbidden) true for a 403.
+func (e *ProxyConnectError) Is(target error) bool {
+	return target == ErrUnauthorized && e.StatusCode == http.StatusProxyAuthRequired ||
+		target == ErrForbidden && e.StatusCode == http.StatusForbidden
+}
+
+// Unwrap returns Err.
+func (e *ProxyConnectError) Unwrap() error { return e.Err }
+
+// connectAnswer is a Proxy-Authorization value for one CONNECT: to proxy
+// (canonical origin) for target. A Transport's retry carries it in its
+// context; http.Transport dials with the request's context values, so it
+// reaches connectHeader of the dial for that request.
+type connectAnswer struct {
+	proxy, target, value string
+	used                 atomic.Bool // sent once: a later dial asks the credentials again
+}
+
+type connectAnswerKey struct{}
+
+// proxyConnect holds ConfigureProxy's hooks and what they wrap.
+type proxyConnect struct {
+	creds      Credentials
+	base       http.RoundTripper
+	header     http.Header
+	getHeader  func(context.Context, *url.URL, string) (http.Header, error)
+	onResponse func(context.Context, *url.URL, *http.Request, *http.Response) error
+}
+
+// authRequest describes a CONNECT to the credentials. Request is a stand-in
+// with the authority-form request-target (RFC 9110 §9.3.6), which is what
+// Digest's uri covers for CONNECT.
+func (pc *proxyConnect) authRequest(ctx context.Context, proxyURL *url.URL, target string) *AuthRequest {
+	r := (&http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: http.Header{}}).WithContext(ctx)
+	return &AuthRequest{Request: r, Proxy: proxyURL, Base: pc.base}
+}
+
+// connectHeader is http.Transport.GetProxyConnectHeader: the answer a retry
+// carries, or what the credentials send before any challenge.
+func (pc *proxyConnect) connectHeader(ctx context.Context, proxyURL *url.URL, target string) (http.Header, error) {
+	h := pc.header
+	if pc.getHeader != nil {
+		var err error
+		if h, err = pc.getHeader(ctx, proxyURL, target); err != nil {
+			return nil, err
+		}
+	}
+	var v string
+	if a, ok := ctx.Value(connectAnswerKey{}).(*connectAnswer); ok && a.proxy == canonicalOrigin(proxyURL) && a.target == target && a.used.CompareAndSwap(false, true) {
+		v = a.value
+	} else if pc.creds != nil {
+		// The proxy is the one the user configured: what can go without a
+		// challenge goes with the first CONNECT, which saves a connection.
+		var err error
+		v, err = Preemptive(pc.creds).Authorization(pc.authRequest(ctx, proxyURL, target))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if v == "" {
+		return h, nil
+	}
+	h = h.Clone()
+	if h == nil {
+		h = make(http.Header, 1)
+	}
+	h.Set("Proxy-Authorization", v)
+	return h, nil
+}
+
+// connectResponse is http.Transport.OnProxyConnectResponse: any status but
+// 200 becomes a *ProxyConnectError; a 407's challenges go to the credentials
+// for an answer that differs from the value refused (DESIGN invariant 2).
+func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, resp *http.Response) error {
+	if pc.onResponse != nil {
+		if err := pc.onResponse(ctx, proxyURL, connectReq, resp); err != nil {
+			return err
+		}
+	}
+	target := connectReq.Host
+	sent := connectReq.Header.Get("Proxy-Authorization")
+	if resp.StatusCode == http.StatusOK {
+		if o, ok := pc.creds.(ResponseObserver); ok && sent != "" {
+			return o.Observe(pc.authRequest(ctx, proxyURL, target), sent, resp)
+		}
+		return nil
+	}
+	e := &ProxyConnectError{Proxy: redactURL(proxyURL), Target: target, StatusCode: resp.StatusCode}
+	if resp.StatusCode != http.StatusProxyAuthRequired {
+		return e
+	}
+	e.Challenges, e.ParseErr = ParseChallenges(resp.Header.Values("Proxy-Authenticate")...)
+	if pc.creds == nil {
+		e.Err = ErrNoCredentials
+		return e
+	}
+	next, err := pc.creds.Answer(pc.authRequest(ctx, proxyURL, target), &Refusal{
+		StatusCode: resp.StatusCode, Challenges: e.Challenges, Sent: sent, Header: resp.Header,
+	})
+	switch {
+	case err != nil:
+		e.Err = err
+	case next == "":
+		e.Err = ErrNoCredentials
+	case next == sent:
+		e.Err = ErrSameCredentials
+	default:
+		e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, value: next}
+	}
+	return e
+}
+
+// retryConnect reports whether to send the request again after err: a
+// CONNECT refused with 407 whose challenge the proxy credentials answered.
+// Like every challenge kind it has one retry, and the retry carries the
+// answer, which differs from the value refused. When it will not retry, it
+// sets the error's reason.
+func (x *exchange) retryConnect(err error) bool {
+	var pe *ProxyConnectError
+	if !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired {
+		return false
+	}
+	x.event(Event{Kind: EventChallenge, StatusCode: pe.StatusCode, Proxy: true, Challenges: pe.Challenges, Err: pe.ParseErr})
+	answer := pe.answer
+	pe.answer = nil
+	hasBody := x.req.Body != nil && x.req.Body != http.NoBody
+	if hasBody && x.body == nil && x.req.GetBody != nil {
+		x.body = &replayableBody{getBody: x.req.GetBody, replayable: true}
+	}
+	switch {
+	case answer == nil:
+	case x.connectRetried:
+		pe.Err = ErrRefusedAfterRetry
+	case hasBody && (x.body == nil || !x.body.replayable):
+		pe.Err = ErrBodyNotReplayable
+	}
+	if answer == nil || pe.Err != nil {
+		x.event(Event{Kind: EventGiveUp, StatusCode: pe.StatusCode, Proxy: true, Err: pe.Err})
+		return false
+	}
+	x.connectRetried = true
+	x.req = x.req.WithContext(context.WithValue(x.req.Context(), connectAnswerKey{}, answer))
+	x.event(Event{Kind: EventRetry, StatusCode: pe.StatusCode, Proxy: true, Scheme: schemeOf(answer.value)})
+	return true
+}
+
+// retryUnbound handles a failed request to an origin without credentials:
+// only a CONNECT refusal that the proxy credentials answered is retried.
+func (x *exchange) retryUnbound(err error) (*http.Response, error) {
+	for x.retryConnect(err) {
+		var resp *http.Response
+		if resp, err = x.send(); err == nil {
+			return resp, nil
+		}
+	}
+	return nil, err
+}

@@ -1,0 +1,468 @@
+package reauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Registry returns credentials for the token flow of Docker Registry v2 and
+// OCI distribution registries. A 401 with
+//
+//	Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:team/app:pull"
+//
+// is answered with a token from the realm, fetched with these credentials
+// (Basic to the realm; none when both are ""), cached per scope until it
+// expires, and sent with the retry. Once a token is held for a repository,
+// requests to it carry the token from the start (GET and HEAD need pull,
+// other methods pull and push). A registry that challenges for Basic itself
+// gets Basic.
+//
+// Registry("", "") pulls anonymously. See [RegistryWithOptions] for the OAuth2
+// form, refresh (identity) tokens and the realm policy.
+func Registry(username, password string) Credentials {
+	return RegistryWithOptions(username, password, RegistryOptions{})
+}
+
+// RegistryOptions tune [RegistryWithOptions]. The zero value is what
+// [Registry] uses.
+type RegistryOptions struct {
+	// AllowPrivateRealms lets the realm be a host other than the registry's
+	// that resolves to a loopback, private, link-local or otherwise
+	// non-public address. By default such a realm is refused before anything
+	// is dialled: a registry must not be able to aim the client's requests
+	// (and password) at the internal network. A realm on the registry's own
+	// host, and a loopback realm of a loopback registry, are always allowed.
+	AllowPrivateRealms bool
+	// InsecureAllowHTTP lets the password go to a plain-http realm on a host
+	// that is not loopback (a plain-http registry's realm); set
+	// Transport.InsecureAllowHTTP as well for the token to be sent on.
+	InsecureAllowHTTP bool
+	// PasswordGrant fetches tokens with the OAuth2 form (POST, grant_type=
+	// password, as in the distribution spec's oauth.md) instead of GET with
+	// Basic. A realm that answers the POST with 404 or 405 is asked with GET
+	// from then on. A refresh token from the realm is kept and used instead
+	// of the password.
+	PasswordGrant bool
+	// RefreshToken is a refresh token to fetch tokens with (grant_type=
+	// refresh_token), such as the identitytoken a Docker credential helper
+	// stores. If the realm refuses it and a password is set, the password is
+	// used instead.
+	RefreshToken string
+	// ClientID is sent as client_id in the OAuth2 form. Empty means "reauth".
+	ClientID string
+	// LookupNetIP resolves a realm's host for the private-address check.
+	// Nil means net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Now is the clock that token expiry is measured with. Nil means time.Now.
+	Now func() time.Time
+}
+
+// RegistryWithOptions is [Registry] with options.
+func RegistryWithOptions(username, password string, opts RegistryOptions) Credentials {
+	c := &registryCredentials{username: username, password: password, opts: opts}
+	if username != "" || password != "" {
+		c.basic = Basic(username, password).(*basicCredentials)
+	}
+	if c.opts.ClientID == "" {
+		c.opts.ClientID = "reauth"
+	}
+	if c.opts.Now == nil {
+		c.opts.Now = time.Now
+	}
+	return c
+}
+
+// Bounds on what a registry can make the credentials hold.
+const (
+	maxHeldTokens = 1024 // (origin, repository) entries
+	maxRealms     = 64   // realms with per-realm state
+	// tokenExpiryLeeway: a token this close to its expiry is not sent up
+	// front any more; a fresh one costs less than a refusal.
+	tokenExpiryLeeway = 5 * time.Second
+)
+
+type registryCredentials struct {
+	username, password string
+	basic              *basicCredentials // nil when anonymous
+	opts               RegistryOptions
+	// fetches makes concurrent requests for the same token share one fetch
+	// (DESIGN invariant 6).
+	fetches singleflight.Group
+
+	mu     sync.Mutex
+	held   map[heldKey]*heldToken
+	realms map[string]*realmState // by realm URL
+}
+
+// heldKey names a resource ("repository:team/app") of a registry origin.
+// The resource "" holds the token of a challenge without a scope.
+type heldKey struct {
+	origin   origin
+	resource string
+}
+
+// heldToken is a token and what it was issued for, kept for one resource.
+type heldToken struct {
+	value          string   // "Bearer <token>"
+	actions        []string // the actions asked for this resource, sorted
+	realm, service string
+	expiry         time.Time
+}
+
+func (h *heldToken) fresh(now time.Time) bool {
+	return now.Before(h.expiry.Add(-tokenExpiryLeeway))
+}
+
+// realmState is what a realm taught the credentials.
+type realmState struct {
+	refresh map[string]string // refresh token by service; "" once refused
+	noPOST  bool              // answered the OAuth2 POST with 404 or 405
+}
+
+// scope is one scope of the token protocol, "type:name:actions". A scope
+// that does not parse as one is kept whole in resource, with no actions.
+type scope struct {
+	resource string   // "repository:team/app"
+	actions  []string // sorted, without duplicates
+}
+
+func (s scope) String() string {
+	if s.actions == nil {
+		return s.resource
+	}
+	return s.resource + ":" + strings.Join(s.actions, ",")
+}
+
+// parseScopes parses a challenge's scope auth-param: scopes separated by
+// spaces, each "type:name:actions". The name may itself hold ':' (a
+// registry host with a port), so the actions are what follows the last ':'.
+// The result is sorted by resource with one entry per resource; a challenge
+// without a scope gives the one scope "".
+func parseScopes(param string) []scope {
+	var out []scope
+	for _, f := range strings.Fields(param) {
+		s := scope{resource: f}
+		if i, j := strings.IndexByte(f, ':'), strings.LastIndexByte(f, ':'); i > 0 && j > i+1 {
+			s = scope{resource: f[:j], actions: normalActions(strings.Split(f[j+1:], ","))}
+		}
+		if k := slices.IndexFunc(out, func(o scope) bool { return o.resource == s.resource }); k >= 0 {
+			out[k].actions = unionActions(out[k].actions, s.actions)
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return []scope{{}}
+	}
+	slices.SortFunc(out, func(a, b scope) int { return strings.Compare(a.resource, b.resource) })
+	return out
+}
+
+func normalActions(a []string) []string {
+	a = slices.DeleteFunc(a, func(s string) bool { return s == "" })
+	slices.Sort(a)
+	return slices.Compact(a)
+}
+
+func unionActions(a, b []string) []string {
+	if b == nil {
+		return a
+	}
+	return normalActions(append(slices.Clone(a), b...))
+}
+
+// covers reports whether held grants every action in want ("*" grants all).
+func covers(held, want []string) bool {
+	if slices.Contains(held, "*") {
+		return true
+	}
+	for _, w := range want {
+		if !slices.Contains(held, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// requestScope derives the scope a registry API request needs from its path
+// (/v2/<name>/manifests/<ref>, /blobs/<digest>, /blobs/uploads/…,
+// /tags/list, /referrers/<digest>): pull for GET and HEAD, pull and push for
+// anything else. ok is false when the path is not one of those or could be
+// read more than one way: then nothing is sent up front.
+func requestScope(r *http.Request) (resource string, actions []string, ok bool) {
+	rest, found := strings.CutPrefix(r.URL.Path, "/v2/")
+	if !found {
+		return "", nil, false
+	}
+	segs := strings.Split(rest, "/")
+	at := -1
+	for i := 1; i < len(segs); i++ {
+		if isEndpointTail(segs[i:]) {
+			if at >= 0 {
+				return "", nil, false // the name could end at either
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return "", nil, false
+	}
+	name := strings.Join(segs[:at], "/")
+	if !isRepositoryName(name) {
+		return "", nil, false
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return "repository:" + name, []string{"pull"}, true
+	}
+	return "repository:" + name, []string{"pull", "push"}, true
+}
+
+// isEndpointTail reports whether t, the path segments after a repository
+// name, is one of the distribution API's per-repository endpoints.
+func isEndpointTail(t []string) bool {
+	switch {
+	case len(t) == 2 && (t[0] == "manifests" || t[0] == "blobs" || t[0] == "referrers"):
+		return t[1] != ""
+	case len(t) == 2 && t[0] == "tags":
+		return t[1] == "list"
+	case len(t) == 3 && t[0] == "blobs" && t[1] == "uploads":
+		return true // "" for /blobs/uploads/, or the session id
+	}
+	return false
+}
+
+// isRepositoryName reports whether name is a repository name of the
+// distribution spec: path components of lower-case letters and digits
+// joined by '.', '_', '__' or runs of '-'.
+func isRepositoryName(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if comp == "" || !isAlnumLower(comp[0]) || !isAlnumLower(comp[len(comp)-1]) {
+			return false
+		}
+		for i := 0; i < len(comp); i++ {
+			if c := comp[i]; !isAlnumLower(c) && c != '.' && c != '_' && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isAlnumLower(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// Authorization sends a token already held for the request's repository
+// with enough actions, and Basic to a registry that challenged for it.
+func (c *registryCredentials) Authorization(r *AuthRequest) (string, error) {
+	if r.Proxy != nil {
+		return "", nil
+	}
+	if resource, actions, ok := requestScope(r.Request); ok {
+		c.mu.Lock()
+		h := c.held[heldKey{r.origin(), resource}]
+		v := ""
+		if h != nil && h.fresh(c.opts.Now()) && covers(h.actions, actions) {
+			v = h.value
+		}
+		c.mu.Unlock()
+		if v != "" {
+			return v, nil
+		}
+	}
+	if c.basic != nil {
+		return c.basic.Authorization(r)
+	}
+	return "", nil
+}
+
+// Answer answers a Bearer challenge with a realm with a token for its scope
+// merged with the actions already held for the same repositories, so that a
+// push after a pull asks for pull and push. A token held for that scope and
+// not the one refused is sent without a fetch.
+func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+	if r.Proxy != nil || refusal.StatusCode != http.StatusUnauthorized {
+		return "", nil
+	}
+	var ch *Challenge
+	for i := range refusal.Challenges {
+		if refusal.Challenges[i].Is("Bearer") && refusal.Challenges[i].Params["realm"] != "" {
+			ch = &refusal.Challenges[i]
+			break
+		}
+	}
+	if ch == nil {
+		if c.basic != nil && hasScheme(refusal.Challenges, "Basic") {
+			return c.basic.Answer(r, refusal)
+		}
+		return "", nil
+	}
+	tr := &tokenRequest{
+		registry: *r.Request.URL,
+		origin:   r.origin(),
+		realm:    ch.Params["realm"],
+		service:  ch.Params["service"],
+		scopes:   parseScopes(ch.Params["scope"]),
+	}
+	c.mu.Lock()
+	for i, s := range tr.scopes {
+		if h := c.held[heldKey{tr.origin, s.resource}]; h != nil && s.actions != nil && h.realm == tr.realm && h.service == tr.service {
+			tr.scopes[i].actions = unionActions(s.actions, h.actions)
+		}
+	}
+	c.mu.Unlock()
+	return c.token(r, tr, refusal.Sent)
+}
+
+// tokenRequest is one token to obtain: for a registry origin, from a realm,
+// for a service and scopes.
+type tokenRequest struct {
+	registry       url.URL // the request's URL, for the realm policy
+	origin         origin
+	realm, service string
+	scopes         []scope
+}
+
+// key identifies the fetch that concurrent requests share.
+func (tr *tokenRequest) key() string {
+	var b strings.Builder
+	b.WriteString(canonicalOrigin(&tr.registry))
+	b.WriteByte(' ')
+	b.WriteString(tr.realm)
+	b.WriteByte(' ')
+	b.WriteString(tr.service)
+	for _, s := range tr.scopes {
+		b.WriteByte(' ')
+		b.WriteString(s.String())
+	}
+	return b.String()
+}
+
+// token returns a token for tr that is not refused: a held one, or one
+// fetched once for all the requests that want it at the same time.
+func (c *registryCredentials) token(r *AuthRequest, tr *tokenRequest, refused string) (string, error) {
+	if v := c.cached(tr, refused); v != "" {
+		return v, nil
+	}
+	ctx, base := r.Request.Context(), r.Base
+	for attempt := 0; ; attempt++ {
+		results := c.fetches.DoChan(tr.key(), func() (any, error) {
+			// A fetch that just finished may have brought what is needed.
+			if v := c.cached(tr, refused); v != "" {
+				return v, nil
+			}
+			return c.fetch(ctx, base, tr)
+		})
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case res := <-results:
+			v, _ := res.Val.(string)
+			// A fetch shared with another request may have ended with that
+			// request's context, or brought the very token this request had
+			// refused: one more fetch of its own.
+			ctxErr := errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)
+			if attempt == 0 && res.Shared && (ctxErr || res.Err == nil && v == refused) {
+				continue
+			}
+			return v, res.Err
+		}
+	}
+}
+
+// cached returns the token held for all of tr's scopes, fresh, with enough
+// actions, and other than refused; "" if there is none.
+func (c *registryCredentials) cached(tr *tokenRequest, refused string) string {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := ""
+	for _, s := range tr.scopes {
+		h := c.held[heldKey{tr.origin, s.resource}]
+		if h == nil || !h.fresh(now) || h.realm != tr.realm || h.service != tr.service || !covers(h.actions, s.actions) || v != "" && h.value != v {
+			return ""
+		}
+		v = h.value
+	}
+	if v == refused {
+		return ""
+	}
+	return v
+}
+
+// store keeps a fetched token for each resource of tr.
+func (c *registryCredentials) store(tr *tokenRequest, value string, expiry time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		c.held = make(map[heldKey]*heldToken)
+	}
+	if len(c.held)+len(tr.scopes) > maxHeldTokens {
+		now := c.opts.Now()
+		for k, h := range c.held {
+			if !h.fresh(now) {
+				delete(c.held, k)
+			}
+		}
+		if len(c.held)+len(tr.scopes) > maxHeldTokens {
+			clear(c.held) // bounded memory over keeping every repository's token
+		}
+	}
+	for _, s := range tr.scopes {
+		c.held[heldKey{tr.origin, s.resource}] = &heldToken{value: value, actions: s.actions, realm: tr.realm, service: tr.service, expiry: expiry}
+	}
+}
+
+// realmState returns the state kept for realm, creating it. c.mu must be held.
+func (c *registryCredentials) realmState(realm string) *realmState {
+	st := c.realms[realm]
+	if st == nil {
+		if len(c.realms) >= maxRealms {
+			clear(c.realms)
+		}
+		if c.realms == nil {
+			c.realms = make(map[string]*realmState)
+		}
+		st = &realmState{refresh: make(map[string]string)}
+		c.realms[realm] = st
+	}
+	return st
+}
+
+// refreshToken returns the refresh token to use with realm and service.
+func (c *registryCredentials) refreshToken(realm, service string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rt, ok := c.realmState(realm).refresh[service]; ok {
+		return rt
+	}
+	return c.opts.RefreshToken
+}
+
+func (c *registryCredentials) setRefreshToken(realm, service, rt string) {
+	c.mu.Lock()
+	c.realmState(realm).refresh[service] = rt
+	c.mu.Unlock()
+}
+
+func (c *registryCredentials) postUnsupported(realm string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.realmState(realm).noPOST
+}
+
+func (c *registryCredentials) setPostUnsupported(realm string) {
+	c.mu.Lock()
+	c.realmState(realm).noPOST = true
+	c.mu.Unlock()
+}

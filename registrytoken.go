@@ -1,0 +1,384 @@
+package reauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// This file is the token endpoint side of the registry token flow: which
+// realms may be asked, how (GET with Basic, or the OAuth2 POST form), and
+// what a usable answer is. Docker's token.md and oauth.md in the
+// distribution spec describe the protocol.
+
+// MaxTokenResponse is how much of a token realm's response is read; a larger
+// response is refused with [ErrBadTokenResponse].
+const MaxTokenResponse = 1 << 20
+
+const (
+	defaultTokenLifetime = 60 * time.Second // token.md: expires_in defaults to 60
+	maxTokenLifetime     = 365 * 24 * time.Hour
+	maxRealmRedirects    = 3
+)
+
+// fetch checks tr's realm against the policy, obtains a token from it,
+// stores it and returns the field value to send.
+func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper, tr *tokenRequest) (any, error) {
+	realm, err := url.Parse(tr.realm)
+	if err != nil {
+		return nil, &RealmError{Realm: "(unparseable)", Reason: "is not a URL"}
+	}
+	if err := c.checkRealm(ctx, &tr.registry, realm); err != nil {
+		return nil, err
+	}
+	if c.basic != nil && c.basic.err != nil {
+		return nil, finalErr{c.basic.err}
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	client := &http.Client{Transport: base, CheckRedirect: c.redirectPolicy(&tr.registry)}
+	tok, err := c.exchangeToken(ctx, client, realm, tr)
+	if err != nil {
+		return nil, err
+	}
+	if tok.refreshToken != "" {
+		c.setRefreshToken(tr.realm, tr.service, tok.refreshToken)
+	}
+	c.store(tr, "Bearer "+tok.token, tok.expiry)
+	return "Bearer " + tok.token, nil
+}
+
+// exchangeToken asks the realm for a token: with the OAuth2 form when there
+// is a refresh token or PasswordGrant is set and the realm has not refused
+// POST, else with GET.
+func (c *registryCredentials) exchangeToken(ctx context.Context, client *http.Client, realm *url.URL, tr *tokenRequest) (*tokenResponse, error) {
+	if !c.postUnsupported(tr.realm) {
+		form := url.Values{}
+		rt := c.refreshToken(tr.realm, tr.service)
+		switch {
+		case rt != "":
+			form.Set("grant_type", "refresh_token")
+			form.Set("refresh_token", rt)
+		case c.opts.PasswordGrant && c.basic != nil:
+			form.Set("grant_type", "password")
+			form.Set("username", c.username)
+			form.Set("password", c.password)
+			form.Set("access_type", "offline") // ask for a refresh token
+		}
+		if len(form) > 0 {
+			tok, status, err := c.post(ctx, client, realm, tr, form)
+			switch {
+			case err == nil:
+				return tok, nil
+			case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+				// Not every realm speaks OAuth2 (oauth.md): GET from now on.
+				c.setPostUnsupported(tr.realm)
+			case rt != "" && c.basic != nil && (status == http.StatusBadRequest || status == http.StatusUnauthorized):
+				// The refresh token was refused; the password may still do.
+				c.setRefreshToken(tr.realm, tr.service, "")
+			default:
+				return nil, err
+			}
+		}
+	}
+	return c.get(ctx, client, realm, tr)
+}
+
+// get asks for a token with GET, service and scope query parameters, and
+// Basic credentials unless anonymous (token.md).
+func (c *registryCredentials) get(ctx context.Context, client *http.Client, realm *url.URL, tr *tokenRequest) (*tokenResponse, error) {
+	u := *realm
+	q := u.Query()
+	if tr.service != "" {
+		q.Set("service", tr.service)
+	}
+	for _, s := range tr.scopes {
+		if s.resource != "" {
+			q.Add("scope", s.String())
+		}
+	}
+	if c.username != "" {
+		q.Set("account", c.username)
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.basic != nil {
+		if err := c.checkPasswordScheme(realm); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", c.basic.value)
+	}
+	tok, _, err := c.do(client, req, realm)
+	return tok, err
+}
+
+// post asks for a token with the OAuth2 form of oauth.md.
+func (c *registryCredentials) post(ctx context.Context, client *http.Client, realm *url.URL, tr *tokenRequest, form url.Values) (*tokenResponse, int, error) {
+	if form.Get("password") != "" {
+		if err := c.checkPasswordScheme(realm); err != nil {
+			return nil, 0, err
+		}
+	}
+	form.Set("client_id", c.opts.ClientID)
+	if tr.service != "" {
+		form.Set("service", tr.service)
+	}
+	var scopes []string
+	for _, s := range tr.scopes {
+		if s.resource != "" {
+			scopes = append(scopes, s.String())
+		}
+	}
+	if len(scopes) > 0 {
+		form.Set("scope", strings.Join(scopes, " "))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(client, req, realm)
+}
+
+// checkPasswordScheme refuses to send the password to a plain-http realm
+// that is not loopback unless the user opted in (DESIGN invariant 4).
+func (c *registryCredentials) checkPasswordScheme(realm *url.URL) error {
+	if realm.Scheme == "http" && !isLoopback(realm.Hostname()) && !c.opts.InsecureAllowHTTP {
+		return &RealmError{Realm: redactURL(realm), Reason: "is plain http and the password would cross the network in the clear; set RegistryOptions.InsecureAllowHTTP"}
+	}
+	return nil
+}
+
+// do sends a token request and reads the answer. The status is returned
+// for the POST fallback.
+func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *url.URL) (*tokenResponse, int, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL with the query
+		}
+		var re *RealmError
+		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, 0, err
+		}
+		return nil, 0, fmt.Errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		te := &TokenError{Realm: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode}
+		te.Code, te.Description = c.tokenErrorFields(readErrorBody(resp.Body))
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests {
+			return nil, resp.StatusCode, te // may pass: the retrying client may try again
+		}
+		return nil, resp.StatusCode, finalErr{te}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse+1))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("reauth: reading the response of registry token realm %s: %w", redactURL(realm), err)
+	}
+	tok, err := parseTokenResponse(body, c.opts.Now())
+	if err != nil {
+		return nil, resp.StatusCode, finalErr{&TokenError{Realm: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode, Err: err}}
+	}
+	return tok, resp.StatusCode, nil
+}
+
+// tokenErrorFields picks the error of a realm's error body: OAuth2's
+// error/error_description (RFC 6749 §5.2), the registry's errors array, or
+// Docker Hub's details. Anything that contains the password or the refresh
+// token is dropped: error strings never carry secrets.
+func (c *registryCredentials) tokenErrorFields(body []byte) (code, description string) {
+	var doc struct {
+		Error       string          `json:"error"`
+		Description string          `json:"error_description"`
+		Details     string          `json:"details"`
+		Errors      []RegistryError `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return "", ""
+	}
+	code, description = doc.Error, doc.Description
+	if code == "" && len(doc.Errors) > 0 {
+		code, description = doc.Errors[0].Code, doc.Errors[0].Message
+	}
+	if description == "" {
+		description = doc.Details
+	}
+	for _, secret := range []string{c.password, c.opts.RefreshToken} {
+		if secret != "" && (strings.Contains(code, secret) || strings.Contains(description, secret)) {
+			return "", ""
+		}
+	}
+	return truncate(code, 100), truncate(description, 300)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// tokenResponse is a usable answer of a realm.
+type tokenResponse struct {
+	token        string
+	refreshToken string
+	expiry       time.Time
+}
+
+// parseTokenResponse reads a realm's JSON answer (token.md): token or
+// access_token (equivalent; access_token wins, as in Docker), expires_in in
+// seconds (60 when missing), issued_at (RFC 3339), refresh_token. Its errors
+// say what was wrong and never hold a token.
+func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
+	if len(body) > MaxTokenResponse {
+		return nil, fmt.Errorf("%w: the response is larger than %d bytes", ErrBadTokenResponse, MaxTokenResponse)
+	}
+	var doc struct {
+		Token        string  `json:"token"`
+		AccessToken  string  `json:"access_token"`
+		ExpiresIn    float64 `json:"expires_in"`
+		IssuedAt     string  `json:"issued_at"`
+		RefreshToken string  `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		// Not err itself: its text may quote the body.
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("%w: the response is not JSON (syntax error at byte %d)", ErrBadTokenResponse, se.Offset)
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("%w: the field %q is not a %s", ErrBadTokenResponse, te.Field, te.Type)
+		}
+		return nil, fmt.Errorf("%w: the response is not a JSON object", ErrBadTokenResponse)
+	}
+	tok := doc.AccessToken
+	if tok == "" {
+		tok = doc.Token
+	}
+	switch {
+	case tok == "":
+		return nil, fmt.Errorf("%w: the response has neither token nor access_token", ErrBadTokenResponse)
+	case !isToken68(tok):
+		return nil, fmt.Errorf("%w: the token (%d bytes) is not a valid b64token (RFC 6750 §2.1)", ErrBadTokenResponse, len(tok))
+	}
+	lifetime := defaultTokenLifetime
+	if doc.ExpiresIn > 0 {
+		lifetime = time.Duration(min(doc.ExpiresIn, maxTokenLifetime.Seconds()) * float64(time.Second))
+	}
+	issued := now
+	if t, err := time.Parse(time.RFC3339, doc.IssuedAt); err == nil && t.Before(now) {
+		issued = t // a token issued in the past has lived part of its life; one from the future is clock skew
+	}
+	return &tokenResponse{token: tok, refreshToken: doc.RefreshToken, expiry: issued.Add(lifetime)}, nil
+}
+
+// checkRealm is the realm policy. The realm must be an absolute https URL
+// without userinfo; plain http only on loopback or for a plain-http
+// registry. On another host than the registry's it must resolve to public
+// addresses only, unless AllowPrivateRealms: the registry chooses the realm,
+// and must not be able to make the client send requests into its own network
+// (the SSRF reported against go-containerregistry). The check runs before
+// anything is dialled.
+func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *url.URL) error {
+	fail := func(reason string) error { return &RealmError{Realm: redactURL(realm), Reason: reason} }
+	host := realm.Hostname()
+	switch {
+	case realm.Scheme != "https" && realm.Scheme != "http" || host == "":
+		return fail("is not an absolute http(s) URL")
+	case realm.User != nil:
+		return fail("carries userinfo")
+	case realm.Scheme == "http" && !isLoopback(host) && registry.Scheme != "http":
+		return fail("is plain http for an https registry; the token would cross the network in the clear")
+	case strings.EqualFold(host, registry.Hostname()), c.opts.AllowPrivateRealms:
+		return nil
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else if isLoopback(host) {
+		addrs = []netip.Addr{netip.IPv6Loopback()}
+	} else {
+		lookup := c.opts.LookupNetIP
+		if lookup == nil {
+			lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+				return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			}
+		}
+		if addrs, err = lookup(ctx, host); err != nil {
+			return fmt.Errorf("reauth: resolving registry token realm %s: %w", redactURL(realm), err)
+		}
+		if len(addrs) == 0 {
+			return fmt.Errorf("reauth: registry token realm %s resolves to no address", redactURL(realm))
+		}
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		if isPublicAddr(a) || a.IsLoopback() && isLoopback(registry.Hostname()) {
+			continue
+		}
+		return fail(fmt.Sprintf("is on another host than the registry and resolves to the non-public address %s; set RegistryOptions.AllowPrivateRealms to allow it", a))
+	}
+	return nil
+}
+
+// nonPublic lists special-purpose ranges (RFC 6890) that netip's predicates
+// do not cover.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"; Linux routes it to the host
+	netip.MustParsePrefix("100.64.0.0/10"),  // shared address space (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64, may embed a private IPv4 address
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
+}
+
+// isPublicAddr reports whether a is a global unicast address outside the
+// private and special-purpose ranges.
+func isPublicAddr(a netip.Addr) bool {
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectPolicy lets a realm redirect a few times, each target passing the
+// realm policy. Basic credentials follow a redirect only within the realm's
+// origin, and a POST (whose form holds the password) does not leave it.
+func (c *registryCredentials) redirectPolicy(registry *url.URL) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > maxRealmRedirects {
+			return &RealmError{Realm: redactURL(via[0].URL), Reason: fmt.Sprintf("redirected more than %d times", maxRealmRedirects)}
+		}
+		if err := c.checkRealm(req.Context(), registry, req.URL); err != nil {
+			return err
+		}
+		if originOf(req.URL) != originOf(via[0].URL) {
+			if via[0].Method == http.MethodPost {
+				return &RealmError{Realm: redactURL(via[0].URL), Reason: "redirected the OAuth2 form to another origin"}
+			}
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}
+}
