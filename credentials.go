@@ -3,7 +3,6 @@ package reauth
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -269,13 +268,4 @@ func schemeOf(value string) string {
 		return value[:i]
 	}
 	return value
-}
-
-// redact gives a form of a credentials field value that is safe to log: the
-// scheme and the value's length.
-func redact(value string) string {
-	if value == "" {
-		return "none"
-	}
-	return fmt.Sprintf("%s (%d bytes, redacted)", schemeOf(value), len(value))
 }
