@@ -1,11 +1,11 @@
 module github.com/reauth/reauth
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/stretchr/testify v1.12.1
-	golang.org/x/oauth2 v0.38.0
+	golang.org/x/oauth2 v0.36.0
 )
 
 require (
