@@ -21,8 +21,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// fetch sends a GET through c and returns the status, or the error.
-func fetch(ctx context.Context, c *http.Client, url string) (int, error) {
+// getStatus sends a GET through c and returns the status, or the error.
+func getStatus(ctx context.Context, c *http.Client, url string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -98,13 +98,13 @@ func TestOAuth2RefreshesATokenTheServerRefuses(t *testing.T) {
 			})
 			c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
 
-			status, err := fetch(t.Context(), c, api.URL)
+			status, err := getStatus(t.Context(), c, api.URL)
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, status)
 			require.EqualValues(t, 1, e.fetches.Load(), "the first request fetches a token")
 
 			e.revokeAll() // the resource server starts refusing it
-			status, err = fetch(t.Context(), c, api.URL)
+			status, err = getStatus(t.Context(), c, api.URL)
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, status)
 			assert.EqualValues(t, 2, e.fetches.Load(), "one new token after the refusal")
@@ -118,25 +118,25 @@ func TestOAuth2RefreshesATokenTheServerRefuses(t *testing.T) {
 	}
 }
 
-// gate opens when n parties have arrived. Waiting is bounded so that a
+// refusalGate opens when n parties have arrived. Waiting is bounded so that a
 // broken scenario fails the test instead of hanging it; timedOut records
 // that the scenario did not happen as designed.
-type gate struct {
+type refusalGate struct {
 	n        int64
 	arrived  atomic.Int64
 	open     chan struct{}
 	timedOut atomic.Bool
 }
 
-func newGate(n int) *gate { return &gate{n: int64(n), open: make(chan struct{})} }
+func newRefusalGate(n int) *refusalGate { return &refusalGate{n: int64(n), open: make(chan struct{})} }
 
-func (g *gate) arrive() {
+func (g *refusalGate) arrive() {
 	if g.arrived.Add(1) == g.n {
 		close(g.open)
 	}
 }
 
-func (g *gate) wait(ctx context.Context) {
+func (g *refusalGate) wait(ctx context.Context) {
 	select {
 	case <-g.open:
 	case <-ctx.Done():
@@ -165,7 +165,7 @@ func (a answerCounter) Answer(r *AuthRequest, refusal *Refusal) (string, error) 
 func fetchesAfterRevocation(t *testing.T, n int, loopback bool) int64 {
 	t.Helper()
 	var armed atomic.Bool
-	refused, answering := newGate(n), newGate(n)
+	refused, answering := newRefusalGate(n), newRefusalGate(n)
 	e := newTokenEndpoint(t, func(e *tokenEndpoint) {
 		e.hold = func(r *http.Request) {
 			if armed.Load() {
@@ -182,7 +182,7 @@ func fetchesAfterRevocation(t *testing.T, n int, loopback bool) int64 {
 	}
 	tr := &Transport{
 		Credentials: answerCounter{ClientCredentials(e.clientCredentials(), OAuth2Options{}), answering.arrive},
-		Base:        inProcess(api),
+		Base:        inProcessBase(api),
 		Origins:     []string{"https://api.example.test"},
 	}
 	url := "https://api.example.test/items"
@@ -191,7 +191,7 @@ func fetchesAfterRevocation(t *testing.T, n int, loopback bool) int64 {
 		tr.Base, tr.Origins, url = nil, []string{srv.URL}, srv.URL+"/items"
 	}
 	c := clientFor(tr)
-	status, err := fetch(t.Context(), c, url)
+	status, err := getStatus(t.Context(), c, url)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 	require.EqualValues(t, 1, e.fetches.Load())
@@ -202,7 +202,7 @@ func fetchesAfterRevocation(t *testing.T, n int, loopback bool) int64 {
 	var failed atomic.Int64
 	for range n {
 		wg.Go(func() {
-			if status, err := fetch(t.Context(), c, url); err != nil || status != http.StatusOK {
+			if status, err := getStatus(t.Context(), c, url); err != nil || status != http.StatusOK {
 				failed.Add(1)
 			}
 		})
@@ -224,7 +224,7 @@ func TestFetchesPerRevocation(t *testing.T) {
 	for _, n := range []int{1, 10, 100, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			got := fetchesAfterRevocation(t, n, false)
-			t.Logf("%4d concurrent requests refused: %d token fetch(es)", n, got)
+			t.Logf("%4d concurrent requests refused: %d token getStatus(es)", n, got)
 			assert.EqualValues(t, 1, got)
 		})
 	}
@@ -318,7 +318,7 @@ func TestRefreshTokenKeepsRotatedTokensAndPersistsEach(t *testing.T) {
 			c := clientFor(&Transport{Credentials: creds, Origins: []string{api.URL}})
 
 			for i := range 3 {
-				status, err := fetch(t.Context(), c, api.URL)
+				status, err := getStatus(t.Context(), c, api.URL)
 				require.NoError(t, err, "round %d", i)
 				require.Equal(t, http.StatusOK, status)
 				e.revokeAll()
@@ -351,7 +351,7 @@ func TestRefreshTokenUsesTheAccessTokenItStartsWith(t *testing.T) {
 	require.NoError(t, err)
 
 	c := clientFor(&Transport{Credentials: RefreshToken(e.config(), &oauth2.Token{AccessToken: bearerOf(saved), RefreshToken: rt, Expiry: time.Now().Add(time.Hour)}, OAuth2Options{}), Origins: []string{api.URL}})
-	status, err := fetch(t.Context(), c, api.URL)
+	status, err := getStatus(t.Context(), c, api.URL)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.EqualValues(t, 1, e.fetches.Load(), "no refresh while the saved access token works")
@@ -372,11 +372,11 @@ func TestOnTokenFailureDoesNotLoseTheRotatedRefreshToken(t *testing.T) {
 	})
 	c := clientFor(&Transport{Credentials: creds, Origins: []string{api.URL}})
 
-	_, err := fetch(t.Context(), c, api.URL)
+	_, err := getStatus(t.Context(), c, api.URL)
 	require.ErrorContains(t, err, "OnToken: disk full")
 	assert.Zero(t, api.count(), "a token that was not saved is not used")
 
-	status, err := fetch(t.Context(), c, api.URL)
+	status, err := getStatus(t.Context(), c, api.URL)
 	require.NoError(t, err, "the next fetch uses the rotated refresh token")
 	assert.Equal(t, http.StatusOK, status)
 	assert.EqualValues(t, 2, e.fetches.Load())
@@ -430,7 +430,7 @@ func TestTokenEndpointFailuresAreTypedErrors(t *testing.T) {
 			api := newRecorder(t, e.resource)
 			c := clientFor(&Transport{Credentials: tc.setup(e), Origins: []string{api.URL}})
 
-			_, err := fetch(t.Context(), c, api.URL)
+			_, err := getStatus(t.Context(), c, api.URL)
 			require.ErrorIs(t, err, ErrTokenEndpoint)
 			var te *TokenError
 			require.ErrorAs(t, err, &te)
@@ -492,7 +492,7 @@ func TestTokenFetchEndsWithTheRequestContext(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		_, err := fetch(ctx, c, api.URL)
+		_, err := getStatus(ctx, c, api.URL)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.ErrorIs(t, err, ErrTokenEndpoint)
 		select {
@@ -510,11 +510,11 @@ func TestTokenFetchEndsWithTheRequestContext(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		_, err := fetch(ctx, c, api.URL)
+		_, err := getStatus(ctx, c, api.URL)
 		require.ErrorIs(t, err, context.Canceled)
 
 		close(src.release) // the fetch started for the cancelled request completes
-		status, err := fetch(t.Context(), c, api.URL)
+		status, err := getStatus(t.Context(), c, api.URL)
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, status)
 		assert.EqualValues(t, 1, src.calls.Load(), "the next request uses the fetch already under way")
@@ -534,7 +534,7 @@ func TestCachingSourceRefusedTokenIsNotSentAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			api := newRecorder(t, (&tokenEndpoint{valid: map[string]bool{}}).resource) // refuses everything
 			c := clientFor(&Transport{Credentials: OAuth2(tc.src), Origins: []string{api.URL}})
-			_, err := fetch(t.Context(), c, api.URL)
+			_, err := getStatus(t.Context(), c, api.URL)
 			require.ErrorIs(t, err, ErrUnauthorized)
 			assert.ErrorIs(t, err, ErrSameCredentials)
 			assert.Equal(t, 1, api.count(), "the same token is not sent twice")
@@ -595,7 +595,7 @@ func TestBearerErrorCodesThatARefreshCannotFix(t *testing.T) {
 				w.WriteHeader(tc.status)
 			})
 			c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
-			_, err := fetch(t.Context(), c, api.URL)
+			_, err := getStatus(t.Context(), c, api.URL)
 			for _, target := range tc.is {
 				assert.ErrorIs(t, err, target)
 			}
@@ -659,7 +659,7 @@ func TestStepUpHookAnswersOnceAndTheRetryCarriesItsToken(t *testing.T) {
 			const n = 20
 			var stepped sync.Map
 			var armed atomic.Bool
-			refused, answering := newGate(n), newGate(n)
+			refused, answering := newRefusalGate(n), newRefusalGate(n)
 			e := newTokenEndpoint(t, nil)
 			api := stepUpAPI(t, e, &stepped, tc.challenge)
 			var hookCalls atomic.Int64
@@ -682,7 +682,7 @@ func TestStepUpHookAnswersOnceAndTheRetryCarriesItsToken(t *testing.T) {
 				return http.DefaultTransport.RoundTrip(r)
 			})}
 			c := clientFor(tr)
-			status, err := fetch(t.Context(), c, api.URL+"/public")
+			status, err := getStatus(t.Context(), c, api.URL+"/public")
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, status)
 
@@ -691,7 +691,7 @@ func TestStepUpHookAnswersOnceAndTheRetryCarriesItsToken(t *testing.T) {
 			var failed atomic.Int64
 			for range n {
 				wg.Go(func() {
-					if status, err := fetch(t.Context(), c, api.URL+"/sensitive"); err != nil || status != http.StatusOK {
+					if status, err := getStatus(t.Context(), c, api.URL+"/sensitive"); err != nil || status != http.StatusOK {
 						failed.Add(1)
 					}
 				})
@@ -761,7 +761,7 @@ func TestStepUpWithoutAnswerCarriesTheChallengeToTheCaller(t *testing.T) {
 				}
 			}
 			c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), opts), Origins: []string{api.URL}})
-			_, err := fetch(t.Context(), c, api.URL+"/sensitive")
+			_, err := getStatus(t.Context(), c, api.URL+"/sensitive")
 			var ue *UnauthorizedError
 			require.ErrorAs(t, err, &ue)
 			tc.check(t, ue)
@@ -770,7 +770,7 @@ func TestStepUpWithoutAnswerCarriesTheChallengeToTheCaller(t *testing.T) {
 			assert.NotContains(t, err.Error(), secretMarker)
 
 			// The token stays good where no step-up is needed.
-			status, err := fetch(t.Context(), c, api.URL+"/public")
+			status, err := getStatus(t.Context(), c, api.URL+"/public")
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, status)
 			assert.EqualValues(t, 1, e.fetches.Load())
@@ -871,7 +871,7 @@ func TestOnlyBearerTokensOfVisibleASCIIAreSent(t *testing.T) {
 		e := newTokenEndpoint(t, func(e *tokenEndpoint) { e.accessToken = "at-SENTINEL\r\nX-Injected: yes" })
 		api := newRecorder(t, e.resource)
 		c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
-		_, err := fetch(t.Context(), c, api.URL)
+		_, err := getStatus(t.Context(), c, api.URL)
 		require.ErrorIs(t, err, ErrTokenEndpoint)
 		assert.Zero(t, api.count())
 		assert.NotContains(t, err.Error(), secretMarker)
@@ -910,11 +910,11 @@ func TestNoTokenOrSecretInOAuth2ErrorsOrLogs(t *testing.T) {
 			e := newTokenEndpoint(t, nil)
 			api := newRecorder(t, e.resource)
 			tr.Credentials, tr.Origins = ClientCredentials(e.clientCredentials(), OAuth2Options{}), []string{api.URL}
-			if _, err := fetch(t.Context(), clientFor(tr), api.URL); err != nil {
+			if _, err := getStatus(t.Context(), clientFor(tr), api.URL); err != nil {
 				return err
 			}
 			e.revokeAll()
-			_, err := fetch(t.Context(), clientFor(tr), api.URL)
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL)
 			return err
 		}},
 		{"endpoint echoes the secret", func(t *testing.T, tr *Transport) error {
@@ -922,35 +922,35 @@ func TestNoTokenOrSecretInOAuth2ErrorsOrLogs(t *testing.T) {
 			e.failWith.Store(500)
 			api := newRecorder(t, e.resource)
 			tr.Credentials, tr.Origins = ClientCredentials(e.clientCredentials(), OAuth2Options{}), []string{api.URL}
-			_, err := fetch(t.Context(), clientFor(tr), api.URL)
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL)
 			return err
 		}},
 		{"endpoint echoes the refresh token", func(t *testing.T, tr *Transport) error {
 			e := newTokenEndpoint(t, nil)
 			api := newRecorder(t, e.resource)
 			tr.Credentials, tr.Origins = RefreshToken(e.config(), &oauth2.Token{RefreshToken: "rt-SENTINEL-revoked"}, OAuth2Options{}), []string{api.URL}
-			_, err := fetch(t.Context(), clientFor(tr), api.URL)
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL)
 			return err
 		}},
 		{"refused again after the refresh", func(t *testing.T, tr *Transport) error {
 			e := newTokenEndpoint(t, nil)
 			api := newRecorder(t, (&tokenEndpoint{valid: map[string]bool{}}).resource)
 			tr.Credentials, tr.Origins = ClientCredentials(e.clientCredentials(), OAuth2Options{}), []string{api.URL}
-			_, err := fetch(t.Context(), clientFor(tr), api.URL)
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL)
 			return err
 		}},
 		{"step-up without hook", func(t *testing.T, tr *Transport) error {
 			e := newTokenEndpoint(t, nil)
 			api := stepUpAPI(t, e, &sync.Map{}, stepUpChallenge)
 			tr.Credentials, tr.Origins = ClientCredentials(e.clientCredentials(), OAuth2Options{}), []string{api.URL}
-			_, err := fetch(t.Context(), clientFor(tr), api.URL+"/sensitive")
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL+"/sensitive")
 			return err
 		}},
 		{"hostile token", func(t *testing.T, tr *Transport) error {
 			e := newTokenEndpoint(t, func(e *tokenEndpoint) { e.accessToken = "at-SENTINEL\nX: y" })
 			api := newRecorder(t, e.resource)
 			tr.Credentials, tr.Origins = ClientCredentials(e.clientCredentials(), OAuth2Options{}), []string{api.URL}
-			_, err := fetch(t.Context(), clientFor(tr), api.URL)
+			_, err := getStatus(t.Context(), clientFor(tr), api.URL)
 			return err
 		}},
 	}
@@ -992,7 +992,7 @@ func BenchmarkOAuth2Refresh(b *testing.B) {
 			api := httptest.NewServer(http.HandlerFunc(e.resource))
 			b.Cleanup(api.Close)
 			c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
-			if _, err := fetch(context.Background(), c, api.URL); err != nil {
+			if _, err := getStatus(context.Background(), c, api.URL); err != nil {
 				b.Fatal(err)
 			}
 			var times []time.Duration
@@ -1001,7 +1001,7 @@ func BenchmarkOAuth2Refresh(b *testing.B) {
 					e.revokeAll()
 				}
 				start := time.Now()
-				status, err := fetch(context.Background(), c, api.URL)
+				status, err := getStatus(context.Background(), c, api.URL)
 				times = append(times, time.Since(start))
 				if err != nil || status != http.StatusOK {
 					b.Fatal(status, err)
@@ -1010,12 +1010,12 @@ func BenchmarkOAuth2Refresh(b *testing.B) {
 			if revoke && e.fetches.Load() != int64(len(times))+1 {
 				b.Fatalf("%d fetches for %d revocations", e.fetches.Load()-1, len(times))
 			}
-			b.ReportMetric(float64(median(times).Microseconds()), "median-µs")
+			b.ReportMetric(float64(medianDuration(times).Microseconds()), "median-µs")
 		})
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
+func medianDuration(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]

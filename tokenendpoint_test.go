@@ -197,10 +197,10 @@ func (e *tokenEndpoint) resource(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusUnauthorized)
 }
 
-// inProcess is a Base that serves requests with a handler in this process:
+// inProcessBase is a Base that serves requests with a handler in this process:
 // for the tests that send a thousand concurrent requests, so that they
 // measure the credentials and not the loopback interface.
-func inProcess(h http.HandlerFunc) http.RoundTripper {
+func inProcessBase(h http.HandlerFunc) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		rec := httptest.NewRecorder()
 		if r.Body != nil {
