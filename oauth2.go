@@ -1,0 +1,433 @@
+package reauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// DefaultOAuth2Skew is how long before its expiry a token is replaced when
+// OAuth2Options.Skew is zero: time for a request in flight to arrive, and
+// for a modest difference between the client's and the server's clocks.
+const DefaultOAuth2Skew = 30 * time.Second
+
+// maxAccessToken bounds the access token reauth puts in a header; servers
+// refuse far smaller headers than this anyway.
+const maxAccessToken = 64 << 10
+
+// OAuth2Options configure OAuth2 credentials. The zero value is ready to use.
+type OAuth2Options struct {
+	// Skew is how long before its expiry a token is replaced, so that it
+	// does not expire on the way. Zero means DefaultOAuth2Skew, negative
+	// means at expiry. A token that lives less than twice Skew is replaced
+	// at half its life.
+	Skew time.Duration
+
+	// StepUp, if set, answers step-up challenges (RFC 9470
+	// insufficient_user_authentication) and claims challenges
+	// (insufficient_claims): it obtains a token that satisfies ch, typically
+	// by sending the user through the authorization endpoint again. The
+	// refused request is retried once with it, and it replaces the cached
+	// token. Returning nil, nil declines: the request fails with an
+	// [*UnauthorizedError] wrapping [ErrStepUpRequired]. Concurrent
+	// challenges to the same token share one call; ctx ends when no request
+	// waits for it any more.
+	StepUp func(ctx context.Context, ch *StepUpChallenge) (*oauth2.Token, error)
+
+	// OnToken, if set, is called with each token obtained from the source,
+	// before it is used: save it there. For [RefreshToken] the token carries
+	// the refresh token to use next, rotated or not. If OnToken returns an
+	// error the token is not used and the request fails with that error;
+	// the next request fetches again, with the newest refresh token.
+	OnToken func(ctx context.Context, tok *oauth2.Token) error
+
+	// HTTPClient sends the token requests of [ClientCredentials] and
+	// [RefreshToken] (as the oauth2.HTTPClient context value). Nil leaves
+	// x/oauth2's choice: the request context's oauth2.HTTPClient, else
+	// http.DefaultClient. A source given to [OAuth2WithOptions] brings its own.
+	HTTPClient *http.Client
+
+	// Now is the clock that decides expiry. Nil means time.Now.
+	Now func() time.Time
+}
+
+// OAuth2 returns credentials that send tokens from src as Bearer tokens
+// (RFC 6750) from the first request to a bound origin. It is
+// [OAuth2WithOptions] with the zero OAuth2Options.
+func OAuth2(src oauth2.TokenSource) Credentials {
+	return OAuth2WithOptions(src, OAuth2Options{})
+}
+
+// OAuth2WithOptions returns credentials that keep a token from src and send
+// it as a Bearer token (RFC 6750) from the first request to a bound origin.
+//
+// Unlike oauth2.Transport, which trusts the token's expiry alone, they act on
+// what the server says. A token is replaced shortly before it expires (see
+// OAuth2Options.Skew), and when a bound origin refuses it with 401 and a
+// Bearer challenge (or no challenge at all): the refused token is dropped, a
+// new one fetched and the request retried once. A 401 for a token that was
+// already replaced is answered with the current token, and concurrent 401s
+// for the same token share one fetch (DESIGN invariant 6). RFC 6750 §3.1:
+// error="invalid_request" and "insufficient_scope" are final, with no fetch;
+// 403 is always final.
+//
+// src must fetch a new token when called. Sources made by x/oauth2
+// (Config.TokenSource, clientcredentials.Config.TokenSource,
+// ReuseTokenSource) cache their token and return the refused one again,
+// which ends the request with an [*UnauthorizedError] wrapping
+// [ErrSameCredentials]; use [ClientCredentials] or [RefreshToken] instead.
+// src.Token takes no context: a request whose context ends returns at once,
+// while the fetch finishes in the background for the requests that follow.
+func OAuth2WithOptions(src oauth2.TokenSource, opts OAuth2Options) Credentials {
+	if src == nil {
+		return &bearerCredentials{err: errors.New("reauth: OAuth2 needs an oauth2.TokenSource, got nil")}
+	}
+	c := newOAuth2Credentials(opts)
+	c.source = fetcher{fetch: c.fromSource(func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil)}
+	return c
+}
+
+// ClientCredentials returns OAuth2 credentials that obtain tokens with the
+// client credentials grant of cfg (RFC 6749 §4.4), with the behaviour of
+// [OAuth2WithOptions]. Each fetch is a token request of its own, bounded by
+// the context of the requests waiting for it: cfg.TokenSource would cache,
+// and its cache cannot be told that a token was refused.
+func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Credentials {
+	if cfg == nil {
+		return &bearerCredentials{err: errors.New("reauth: ClientCredentials needs a *clientcredentials.Config, got nil")}
+	}
+	c := newOAuth2Credentials(opts)
+	fetch := func(ctx context.Context) (*oauth2.Token, error) { return cfg.Token(c.tokenContext(ctx)) }
+	c.source = fetcher{fetch: c.fromSource(fetch, func() []string { return []string{cfg.ClientSecret} }), cancelable: true}
+	return c
+}
+
+// RefreshToken returns OAuth2 credentials that obtain access tokens with the
+// refresh token grant of cfg (RFC 6749 §6), starting from tok.RefreshToken,
+// with the behaviour of [OAuth2WithOptions]. tok's access token, if any, is
+// used until it expires or is refused. When the endpoint rotates the refresh
+// token, the new one is kept and used next; OAuth2Options.OnToken receives
+// every token so that it can be saved. Refreshes are never concurrent, so a
+// rotated refresh token is never presented twice.
+func RefreshToken(cfg *oauth2.Config, tok *oauth2.Token, opts OAuth2Options) Credentials {
+	switch {
+	case cfg == nil:
+		return &bearerCredentials{err: errors.New("reauth: RefreshToken needs an *oauth2.Config, got nil")}
+	case tok == nil || tok.RefreshToken == "":
+		return &bearerCredentials{err: errors.New("reauth: RefreshToken needs a token with a refresh token")}
+	}
+	c := newOAuth2Credentials(opts)
+	r := &refresher{cfg: cfg, refreshToken: tok.RefreshToken, turn: make(chan struct{}, 1)}
+	fetch := func(ctx context.Context) (*oauth2.Token, error) { return r.token(c.tokenContext(ctx)) }
+	c.source = fetcher{fetch: c.fromSource(fetch, r.secrets), cancelable: true}
+	if tok.AccessToken != "" {
+		if value, err := bearerValue(tok); err == nil {
+			c.cur.Store(&cachedToken{value: value, refreshAt: c.refreshAt(tok)})
+		}
+	}
+	return c
+}
+
+// refresher fetches with the refresh token grant and keeps the refresh
+// token the endpoint returns (RFC 6749 §6: it may issue a new one).
+type refresher struct {
+	cfg  *oauth2.Config
+	turn chan struct{} // a token of 1: one refresh at a time, waited for with a context
+
+	mu           sync.Mutex
+	refreshToken string
+}
+
+func (r *refresher) token(ctx context.Context) (*oauth2.Token, error) {
+	// A refresh abandoned by its requests may still be running; presenting
+	// the same refresh token again meanwhile would look like token theft to
+	// endpoints that detect reuse (RFC 9700 §4.14.2) and revoke the grant.
+	select {
+	case r.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.turn }()
+	r.mu.Lock()
+	rt := r.refreshToken
+	r.mu.Unlock()
+	// A source over a token without access token refreshes at once, and
+	// fills in the old refresh token when the endpoint sends none.
+	tok, err := r.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken != "" {
+		r.mu.Lock()
+		r.refreshToken = tok.RefreshToken
+		r.mu.Unlock()
+	}
+	return tok, nil
+}
+
+func (r *refresher) secrets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return []string{r.cfg.ClientSecret, r.refreshToken}
+}
+
+// oauth2Credentials are the Credentials of OAuth2 and its siblings: a token
+// cache over a source, with compare-and-invalidate on refusal.
+type oauth2Credentials struct {
+	opts   OAuth2Options
+	skew   time.Duration
+	now    func() time.Time
+	source fetcher
+
+	// cur is the token to send; nil when there is none or it was refused.
+	// Read without the lock on every request; written under mu.
+	cur    atomic.Pointer[cachedToken]
+	mu     sync.Mutex
+	flight *tokenFlight // the fetch in progress, if any
+}
+
+type cachedToken struct {
+	value     string    // the Authorization field value: "Bearer " + access token
+	refreshAt time.Time // when to replace it; zero: only when refused
+}
+
+func newOAuth2Credentials(opts OAuth2Options) *oauth2Credentials {
+	c := &oauth2Credentials{opts: opts, skew: opts.Skew, now: opts.Now}
+	switch {
+	case c.skew == 0:
+		c.skew = DefaultOAuth2Skew
+	case c.skew < 0:
+		c.skew = 0
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// Authorization sends the cached token, fetching one first when there is
+// none or it is about to expire.
+func (c *oauth2Credentials) Authorization(r *AuthRequest) (string, error) {
+	if ct := c.cur.Load(); ct != nil && c.fresh(ct) {
+		return ct.value, nil
+	}
+	return c.replace(r.Request.Context(), "", c.source, false)
+}
+
+// Answer replaces a refused token, unless the challenge says a new token of
+// the same kind will not help (RFC 6750 §3.1, RFC 9470 §3).
+func (c *oauth2Credentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+	ch, ok := bearerChallenge(refusal.Challenges)
+	if !ok && len(refusal.Challenges) > 0 {
+		return "", nil // the server asks for another scheme
+	}
+	ctx := r.Request.Context()
+	switch ch.Param("error") {
+	case "invalid_request":
+		return "", errMalformedRequest
+	case "insufficient_scope":
+		return "", errInsufficientScope
+	case errInsufficientUserAuthentication, errInsufficientClaims:
+		return c.stepUp(ctx, refusal.Sent, ch)
+	}
+	// invalid_token, no error code, no challenge, or an extension's code: the
+	// token itself was refused (RFC 9110 §15.5.2).
+	return c.replace(ctx, refusal.Sent, c.source, true)
+}
+
+// Reasons not to retry that the Transport reports in an *UnauthorizedError.
+var (
+	errMalformedRequest  error = &noRetry{msg: `reauth: the server says the request is malformed (error="invalid_request", RFC 6750 §3.1); a new token will not help`, also: ErrInvalidRequest}
+	errInsufficientScope error = &noRetry{msg: `reauth: the token lacks the scope the server requires (error="insufficient_scope", RFC 6750 §3.1); a new token from the same grant will not have it`}
+)
+
+// noRetry is a reason to give up on a 401 that is more precise than
+// ErrNoCredentials and matches it, so that the Transport reports it in an
+// *UnauthorizedError rather than as a failure of the credentials.
+type noRetry struct {
+	msg  string
+	also error
+}
+
+func (e *noRetry) Error() string { return e.msg }
+
+func (e *noRetry) Unwrap() []error {
+	if e.also != nil {
+		return []error{ErrNoCredentials, e.also}
+	}
+	return []error{ErrNoCredentials}
+}
+
+// replace returns a token to use instead of refused ("" for none): the
+// current one when another request has already replaced it, or the result of
+// a fetch, shared with every request that needs one meanwhile. With drop,
+// refused is known to be bad and is no longer handed out while the fetch runs.
+func (c *oauth2Credentials) replace(ctx context.Context, refused string, f fetcher, drop bool) (string, error) {
+	c.mu.Lock()
+	ct := c.cur.Load()
+	if ct != nil && ct.value != refused && c.fresh(ct) {
+		// Compare-and-invalidate: a late refusal of an older token must not
+		// throw away the one that replaced it.
+		c.mu.Unlock()
+		return ct.value, nil
+	}
+	if drop && ct != nil && ct.value == refused {
+		c.cur.Store(nil)
+	}
+	fl := c.flight
+	if fl == nil {
+		fl = c.startLocked(ctx, f)
+	}
+	fl.waiters++
+	c.mu.Unlock()
+	return c.wait(ctx, fl)
+}
+
+// stepUp asks the StepUp hook for a token that meets ch. The refused token
+// stays cached meanwhile: it is still good where no step-up is required.
+func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Challenge) (string, error) {
+	sc, err := stepUpChallengeOf(ch)
+	if err != nil {
+		return "", err
+	}
+	hook := c.opts.StepUp
+	if hook == nil {
+		return "", ErrStepUpRequired
+	}
+	fetch := func(ctx context.Context) (string, *cachedToken, error) {
+		tok, err := hook(ctx, sc)
+		switch {
+		case err != nil:
+			return "", nil, fmt.Errorf("reauth: OAuth2Options.StepUp: %w", err)
+		case tok == nil:
+			return "", nil, ErrStepUpRequired
+		}
+		value, verr := bearerValue(tok)
+		if verr != nil {
+			return "", nil, verr
+		}
+		return value, &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
+	}
+	// A flight already running for this token (a refresh after
+	// invalid_token, say) is joined instead: its token is the newest.
+	return c.replace(ctx, refused, fetcher{fetch: fetch, cancelable: true}, false)
+}
+
+// fromSource makes the fetch of a flight from a token source: the token is
+// checked, handed to OnToken, and cached. secrets, if set, lists values the
+// endpoint's error text must not show.
+func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token, error), secrets func() []string) func(context.Context) (string, *cachedToken, error) {
+	return func(ctx context.Context) (string, *cachedToken, error) {
+		tok, err := src(ctx)
+		if err != nil {
+			var s []string
+			if secrets != nil {
+				s = secrets()
+			}
+			return "", nil, tokenErrorOf(err, s...)
+		}
+		value, err := bearerValue(tok)
+		if err != nil {
+			return "", nil, err
+		}
+		if c.opts.OnToken != nil {
+			if err := c.opts.OnToken(ctx, tok); err != nil {
+				return "", nil, fmt.Errorf("reauth: OAuth2Options.OnToken: %w", err)
+			}
+		}
+		return value, &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
+	}
+}
+
+// tokenContext passes OAuth2Options.HTTPClient to x/oauth2 the way it reads it.
+func (c *oauth2Credentials) tokenContext(ctx context.Context) context.Context {
+	if c.opts.HTTPClient != nil {
+		return context.WithValue(ctx, oauth2.HTTPClient, c.opts.HTTPClient)
+	}
+	return ctx
+}
+
+func (c *oauth2Credentials) fresh(ct *cachedToken) bool {
+	return ct.refreshAt.IsZero() || c.now().Before(ct.refreshAt)
+}
+
+// refreshAt returns when tok should be replaced: Skew before its expiry, or
+// half-way through its life when that is shorter, so that a short-lived
+// token is not fetched anew for every request.
+func (c *oauth2Credentials) refreshAt(tok *oauth2.Token) time.Time {
+	now := c.now()
+	exp := tok.Expiry
+	if exp.IsZero() && tok.ExpiresIn > 0 {
+		exp = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	if exp.IsZero() {
+		return time.Time{}
+	}
+	skew := min(c.skew, exp.Sub(now)/2)
+	return exp.Add(-max(skew, 0))
+}
+
+// bearerValue returns the Authorization field value for tok, or why it
+// cannot be sent as a Bearer token.
+func bearerValue(tok *oauth2.Token) (string, error) {
+	switch {
+	case tok == nil:
+		return "", unusableToken("reauth: the token source returned no token")
+	case tok.TokenType != "" && !equalFoldASCII(tok.TokenType, "Bearer"):
+		// RFC 6749 §7.1: the client must understand the token type. A DPoP
+		// (RFC 9449) or MAC token sent as Bearer would be refused, or worse,
+		// accepted without the proof of possession it was issued for.
+		kind := "an unknown type"
+		if isToken(tok.TokenType) && len(tok.TokenType) <= 32 {
+			kind = fmt.Sprintf("type %q", tok.TokenType)
+		}
+		return "", unusableToken("reauth: the token endpoint issued a token of %s; reauth sends only Bearer tokens (RFC 6750)", kind)
+	case tok.AccessToken == "":
+		return "", unusableToken("reauth: the token endpoint issued no access token")
+	case len(tok.AccessToken) > maxAccessToken:
+		return "", unusableToken("reauth: the token endpoint issued an access token of %d bytes, over reauth's limit of %d", len(tok.AccessToken), maxAccessToken)
+	case !isVisibleASCII(tok.AccessToken):
+		// Not a b64token (RFC 6750 §2.1) nor anything a header can carry:
+		// spaces, CR or LF would let the endpoint write header fields.
+		return "", unusableToken("reauth: the token endpoint issued an access token with a space, control character or non-ASCII byte; a Bearer token is a b64token (RFC 6750 §2.1)")
+	}
+	return "Bearer " + tok.AccessToken, nil
+}
+
+// isVisibleASCII reports whether s is made of VCHARs (RFC 5234 B.1). Real
+// tokens stray outside b64token now and then; anything visible is safe in a
+// header, so only those are refused.
+func isVisibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// bearerChallenge returns the Bearer challenge that says what went wrong:
+// the first one with an error code, else the first one.
+func bearerChallenge(chs []Challenge) (Challenge, bool) {
+	var first Challenge
+	found := false
+	for _, ch := range chs {
+		if !ch.Is("Bearer") {
+			continue
+		}
+		if ch.Param("error") != "" {
+			return ch, true
+		}
+		if !found {
+			first, found = ch, true
+		}
+	}
+	return first, found
+}
