@@ -526,12 +526,13 @@ func isFinalAuthError(err error) bool {
 		}
 	}
 	var fe finalError
-	return errors.As(err, &fe)
+	return errors.As(err, &fe) && fe.Final()
 }
 
-// finalError is implemented by errors of reauth that a retry cannot change,
-// such as a token endpoint's refusal of the client.
+// finalError is implemented by errors of reauth that may be final: those
+// whose Final reports true (a token endpoint's refusal of the client, a
+// registry realm refused by policy) are not retried by [CheckRetry].
 type finalError interface {
 	error
-	finalAuthError()
+	Final() bool
 }

@@ -252,48 +252,6 @@ var ErrBadTokenResponse = errors.New("reauth: the registry token realm's respons
 // ErrRealmNotAllowed is matched by every [*RealmError].
 var ErrRealmNotAllowed = errors.New("reauth: registry token realm not allowed")
 
-// TokenError is returned when a registry's token realm gives no usable token
-// (see [Registry]). It matches [ErrUnauthorized] when the realm answered 401
-// (the credentials were refused) and [ErrForbidden] for 403. It never holds
-// the credentials or a token.
-type TokenError struct {
-	Realm      string // the realm's URL without userinfo, query or fragment
-	Method     string // GET, or POST for the OAuth2 form
-	StatusCode int    // the realm's status
-	// Code and Description are what the realm said went wrong: OAuth2's
-	// error and error_description, or the first entry of a registry errors
-	// array.
-	Code, Description string
-	// Err is ErrBadTokenResponse, with what was wrong, when the realm
-	// answered 200 without a usable token.
-	Err error
-}
-
-func (e *TokenError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "reauth: registry token realm %s %s: %d", e.Method, e.Realm, e.StatusCode)
-	if e.Code != "" {
-		fmt.Fprintf(&b, ", error=%q", e.Code)
-	}
-	if e.Description != "" {
-		fmt.Fprintf(&b, " (%s)", e.Description)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
-	}
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrUnauthorized) true for a 401 and
-// errors.Is(err, ErrForbidden) true for a 403.
-func (e *TokenError) Is(target error) bool {
-	return target == ErrUnauthorized && e.StatusCode == http.StatusUnauthorized ||
-		target == ErrForbidden && e.StatusCode == http.StatusForbidden
-}
-
-// Unwrap returns Err.
-func (e *TokenError) Unwrap() error { return e.Err }
-
 // RealmError is returned when a registry names a token realm that reauth
 // will not send a token request to (see [RegistryOptions]): not https, on a
 // private address, redirecting elsewhere with the password. Nothing was sent
@@ -310,7 +268,8 @@ func (e *RealmError) Error() string {
 // Is makes errors.Is(err, ErrRealmNotAllowed) true.
 func (e *RealmError) Is(target error) bool { return target == ErrRealmNotAllowed }
 
-func (*RealmError) finalAuthError() {}
+// Final reports that a retry cannot help: the realm is refused by policy.
+func (*RealmError) Final() bool { return true }
 
 // finalErr marks an error that no retry can change (see finalError), for
 // error types that are final only in some cases.
@@ -318,4 +277,5 @@ type finalErr struct{ error }
 
 func (e finalErr) Unwrap() error { return e.error }
 
-func (finalErr) finalAuthError() {}
+// Final reports that a retry cannot help.
+func (finalErr) Final() bool { return true }

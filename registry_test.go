@@ -207,21 +207,21 @@ func (reg *testRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
-// testClock is an injectable clock.
-type testClock struct {
+// registryClock is an injectable clock.
+type registryClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func newTestClock() *testClock { return &testClock{now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
+func newRegistryClock() *registryClock { return &registryClock{now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
 
-func (c *testClock) Now() time.Time {
+func (c *registryClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *testClock) Advance(d time.Duration) {
+func (c *registryClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
@@ -347,7 +347,7 @@ func TestRegistryTokenExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newTestClock()
+			clock := newRegistryClock()
 			realm := newTestRealm(t)
 			realm.expiresIn = tt.expiresIn
 			if tt.issuedAgo != 0 {
@@ -522,7 +522,7 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 			assert.ErrorIs(t, err, tt.is)
 			var te *TokenError
 			require.ErrorAs(t, err, &te)
-			assert.Equal(t, realm.URL(), te.Realm)
+			assert.Equal(t, realm.URL(), te.Endpoint)
 			assert.Contains(t, err.Error(), tt.says)
 			assertNoRegistrySecret(t, err.Error())
 			assert.Len(t, realm.seen(), 1, "final: the retrying client does not ask again")

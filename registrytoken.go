@@ -178,12 +178,13 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		te := &TokenError{Realm: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode}
+		te := &TokenError{Endpoint: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode}
 		te.Code, te.Description = c.tokenErrorFields(readErrorBody(resp.Body))
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests {
 			return nil, resp.StatusCode, te // may pass: the retrying client may try again
 		}
-		return nil, resp.StatusCode, finalErr{te}
+		te.final = true
+		return nil, resp.StatusCode, te
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse+1))
 	if err != nil {
@@ -191,7 +192,7 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 	}
 	tok, err := parseTokenResponse(body, c.opts.Now())
 	if err != nil {
-		return nil, resp.StatusCode, finalErr{&TokenError{Realm: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode, Err: err}}
+		return nil, resp.StatusCode, &TokenError{Endpoint: redactURL(realm), Method: req.Method, StatusCode: resp.StatusCode, Err: err, final: true}
 	}
 	return tok, resp.StatusCode, nil
 }

@@ -19,10 +19,10 @@ var ErrTokenEndpoint = errors.New("reauth: obtaining a token failed")
 // contributes to a [*TokenError], so that a hostile endpoint cannot fill logs.
 const maxTokenErrorField = 256
 
-// TokenError is returned by [OAuth2] credentials that could not obtain a
-// token: the token endpoint refused (RFC 6749 §5.2), failed or could not be
-// reached, it issued a token that cannot be sent as a Bearer token, or the
-// request's context ended while waiting for one.
+// TokenError is returned by [OAuth2] and [Registry] credentials that could
+// not obtain a token: the token endpoint (a registry's token realm) refused
+// (RFC 6749 §5.2), failed or could not be reached, it issued a token that
+// cannot be sent, or the request's context ended while waiting for one.
 //
 // It holds what the endpoint said, never its response body, the client
 // secret or a token: oauth2.RetrieveError is not kept because its Error and
@@ -30,6 +30,8 @@ const maxTokenErrorField = 256
 // unusable token are final, so [NewClient] does not retry them; a 5xx, a
 // network error or a context error may be retried.
 type TokenError struct {
+	Endpoint    string // the token endpoint or registry realm, without userinfo, query or fragment; "" when not known
+	Method      string // GET or POST, when Endpoint is known
 	StatusCode  int    // the token endpoint's HTTP status; 0 when there was no response
 	Code        string // error: invalid_client, invalid_grant, unauthorized_client, …
 	Description string // error_description, control characters and known secrets removed
@@ -45,6 +47,9 @@ type TokenError struct {
 func (e *TokenError) Error() string {
 	var b strings.Builder
 	b.WriteString("reauth: obtaining a token")
+	if e.Endpoint != "" {
+		fmt.Fprintf(&b, " from %s %s", e.Method, e.Endpoint)
+	}
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": token endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	}
@@ -63,32 +68,22 @@ func (e *TokenError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrTokenEndpoint) true.
-func (e *TokenError) Is(target error) bool { return target == ErrTokenEndpoint }
-
-// Unwrap returns Err and, when the error is final, the marker that makes
-// [CheckRetry] give up.
-func (e *TokenError) Unwrap() []error {
-	errs := make([]error, 0, 2)
-	if e.Err != nil {
-		errs = append(errs, e.Err)
-	}
-	if e.final {
-		errs = append(errs, finalMark{})
-	}
-	return errs
+// Is makes errors.Is(err, ErrTokenEndpoint) true, and for an endpoint's 401
+// or 403 also errors.Is(err, ErrUnauthorized) or errors.Is(err, ErrForbidden):
+// the credentials were refused there.
+func (e *TokenError) Is(target error) bool {
+	return target == ErrTokenEndpoint ||
+		target == ErrUnauthorized && e.StatusCode == http.StatusUnauthorized ||
+		target == ErrForbidden && e.StatusCode == http.StatusForbidden
 }
+
+// Unwrap returns Err.
+func (e *TokenError) Unwrap() error { return e.Err }
 
 // Final reports whether retrying cannot help: the endpoint refused the
 // client or the grant, or issued a token that cannot be sent.
 func (e *TokenError) Final() bool { return e.final }
 
-// finalMark is the finalError a final TokenError unwraps to: the marker is
-// kept off TokenError itself because only some token errors are final.
-type finalMark struct{}
-
-func (finalMark) Error() string   { return "final" }
-func (finalMark) finalAuthError() {}
 
 // tokenErrorOf turns a token source's error into a *TokenError. The details
 // of an oauth2.RetrieveError are kept and the error itself dropped (its text
