@@ -213,7 +213,9 @@ type registryClock struct {
 	now time.Time
 }
 
-func newRegistryClock() *registryClock { return &registryClock{now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)} }
+func newRegistryClock() *registryClock {
+	return &registryClock{now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}
+}
 
 func (c *registryClock) Now() time.Time {
 	c.mu.Lock()

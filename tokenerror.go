@@ -84,7 +84,6 @@ func (e *TokenError) Unwrap() error { return e.Err }
 // client or the grant, or issued a token that cannot be sent.
 func (e *TokenError) Final() bool { return e.final }
 
-
 // tokenErrorOf turns a token source's error into a *TokenError. The details
 // of an oauth2.RetrieveError are kept and the error itself dropped (its text
 // may hold the response body); secrets are removed from what the endpoint
