@@ -52,24 +52,19 @@ type AuthRequest struct {
 
 	body    *replayableBody
 	maxBody int64
-	protSp  string
 	origins *originSet
 	stash   any // per-request state of reauth's own Credentials (Digest's answer)
 }
 
-// ProtectionSpace returns the origin ("scheme://host:port", lower case, port
-// always present) that the credentials are being sent to: the request's origin,
-// or the proxy's for proxy credentials. Password schemes key their state by
-// it (and by realm).
-func (r *AuthRequest) ProtectionSpace() string {
-	if r.protSp == "" {
-		if r.Proxy != nil {
-			r.protSp = canonicalOrigin(r.Proxy)
-		} else {
-			r.protSp = canonicalOrigin(r.Request.URL)
-		}
+// Origin returns the origin ("scheme://host:port", lower case, port always
+// present) that the credentials are being sent to: the request's, or the
+// proxy's for proxy credentials. Credentials that keep state per protection
+// space key it by this (and by realm).
+func (r *AuthRequest) Origin() string {
+	if r.Proxy != nil {
+		return canonicalOrigin(r.Proxy)
 	}
-	return r.protSp
+	return canonicalOrigin(r.Request.URL)
 }
 
 // origin is the origin the credentials go to, as a comparable key that costs

@@ -186,7 +186,7 @@ type nonceCreds struct {
 func (c *nonceCreds) Authorization(r *AuthRequest) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n, ok := c.learned[r.ProtectionSpace()]; ok {
+	if n, ok := c.learned[r.Origin()]; ok {
 		return nonceAnswer(n), nil
 	}
 	return "", nil
@@ -199,7 +199,7 @@ func (c *nonceCreds) Answer(r *AuthRequest, ref *Refusal) (string, error) {
 			if c.learned == nil {
 				c.learned = map[string]string{}
 			}
-			c.learned[r.ProtectionSpace()] = ch.Params["nonce"]
+			c.learned[r.Origin()] = ch.Params["nonce"]
 			c.mu.Unlock()
 			return nonceAnswer(ch.Params["nonce"]), nil
 		}
