@@ -161,7 +161,44 @@ func (e *env) run(sc scenario) result {
 		r.calls = append(r.calls, c)
 	}
 	r.differs = append(r.differs, sc.want.compare(r.calls)...)
+	r.differs = append(r.differs, invariants(r.calls)...)
 	return r
+}
+
+// invariants checks, on every row, the DESIGN.md invariants that the
+// events and the server's log can show.
+func invariants(calls []call) []string {
+	var d []string
+	for i, c := range calls {
+		// Invariant 1: at most one retry per challenge kind per request.
+		// (NewClient's backoff retries are new requests, and never follow an
+		// auth failure, so they send no EventRetry.)
+		retries := map[bool]int{}
+		for _, ev := range c.events {
+			if ev.Kind == reauth.EventRetry {
+				retries[ev.Proxy]++
+			}
+		}
+		if retries[false] > 1 || retries[true] > 1 {
+			d = append(d, fmt.Sprintf("call %d: %d retries after 401 and %d after 407; invariant 1 allows one each", i+1, retries[false], retries[true]))
+		}
+		// Invariant 2: credentials refused are never sent again. Equal
+		// credentials give equal redacted strings in the server's log.
+		refused := map[string]bool{}
+		for _, req := range c.requests {
+			if req.Credential == "" {
+				continue
+			}
+			if refused[req.Credential] {
+				d = append(d, fmt.Sprintf("call %d: credentials refused with 401 were sent again; invariant 2 forbids it", i+1))
+				break
+			}
+			if req.Status == http.StatusUnauthorized {
+				refused[req.Credential] = true
+			}
+		}
+	}
+	return d
 }
 
 // send makes one call of sc and reads the response body whole, as a client

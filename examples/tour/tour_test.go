@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reauth/reauth"
+	"github.com/reauth/reauth/mockserver"
 )
 
 func newTestEnv(t *testing.T) *env {
@@ -89,6 +90,26 @@ func TestTourCountsAnOutcomeThatDiffers(t *testing.T) {
 	assert.Contains(t, out.String(), "DIFFERS /basic/ want one request: call 1: the server saw 2 request(s), DESIGN.md says 1")
 	assert.Contains(t, out.String(), "DIFFERS /digest/ want MD5: answered with algorithm=SHA-512-256 qop=auth, want MD5 auth")
 	assert.True(t, strings.HasSuffix(out.String(), "4 scenarios: 0 as DESIGN.md says, 0 not yet supported, 4 differ\n"))
+}
+
+func TestTourChecksTheInvariantsOnEveryRow(t *testing.T) {
+	refusedTwice := []call{{requests: []mockserver.Request{
+		{Credential: "Basic alice:*** #1a2b3c4d", Status: http.StatusUnauthorized},
+		{Credential: "Basic alice:*** #1a2b3c4d", Status: http.StatusUnauthorized},
+	}}}
+	assert.Len(t, invariants(refusedTwice), 1, "invariant 2")
+
+	retriedTwice := []call{{events: []reauth.Event{{Kind: reauth.EventRetry}, {Kind: reauth.EventRetry}}}}
+	assert.Len(t, invariants(retriedTwice), 1, "invariant 1")
+
+	proxyThenOrigin := []call{{
+		events: []reauth.Event{{Kind: reauth.EventRetry, Proxy: true}, {Kind: reauth.EventRetry}},
+		requests: []mockserver.Request{
+			{Status: http.StatusUnauthorized},
+			{Credential: "Basic alice:*** #1a2b3c4d", Status: http.StatusOK},
+		},
+	}}
+	assert.Empty(t, invariants(proxyThenOrigin), "one retry per challenge kind, new credentials")
 }
 
 // TestTourListsPendingRowsWithoutRunningThem: rows whose credentials are not
