@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reauth/reauth"
+	"github.com/reauth/reauth/mockserver"
+)
+
+func TestDigestRunsAgainstTheInProcessMockByDefault(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(nil, &out))
+	s := out.String()
+	assert.Contains(t, s, "challenges: Digest SHA-512-256, Digest SHA-256, Digest MD5")
+	assert.Contains(t, s, "the mock server saw 4 request(s)", "challenged once, then one request per call")
+	for _, nc := range []string{"nc=00000001", "nc=00000002", "nc=00000003"} {
+		assert.Contains(t, s, "algorithm=SHA-512-256 qop=auth "+nc, "the strongest algorithm, the nonce count counting up")
+	}
+	assert.NotContains(t, s, "wonderland")
+}
+
+func newMock(t *testing.T) *mockserver.Server {
+	t.Helper()
+	srv := mockserver.New(mockserver.DefaultConfig())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestDigestNoMD5RefusesAnMD5OnlyServer(t *testing.T) {
+	srv := newMock(t)
+	err := run([]string{"-url", srv.URL() + "/digest/md5/", "-no-md5"}, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, reauth.ErrUnauthorized)
+	assert.ErrorIs(t, err, reauth.ErrDigestAlgorithm)
+	assert.Len(t, srv.RequestsTo("/digest/md5/"), 1, "nothing is sent in answer")
+}
+
+func TestDigestWrongRspauthIsAnError(t *testing.T) {
+	srv := newMock(t)
+	err := run([]string{"-url", srv.URL() + "/digest/bad-rspauth/"}, &bytes.Buffer{})
+	assert.ErrorIs(t, err, reauth.ErrDigestRspauth)
+}
+
+func TestDigestWrongPasswordEndsInUnauthorized(t *testing.T) {
+	srv := newMock(t)
+	var out bytes.Buffer
+	err := run([]string{"-url", srv.URL() + "/digest/sha-256/", "-password", "not-the-password"}, &out)
+	assert.ErrorIs(t, err, reauth.ErrUnauthorized)
+	assert.Len(t, srv.RequestsTo("/digest/sha-256/"), 2)
+	require.Error(t, err)
+	assert.False(t, strings.Contains(out.String()+err.Error(), "not-the-password"))
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/reauth/reauth"
+	"github.com/reauth/reauth/mockserver"
+)
+
+// callTimeout bounds each call of a scenario, so that a broken scenario shows
+// up as an error in the table instead of a tour that hangs.
+const callTimeout = 20 * time.Second
+
+// env is what the scenarios run against: the mock server on its embedded
+// default configuration, with a clock the tour can move and short
+// Retry-After delays so that the tour takes seconds.
+type env struct {
+	srv   *mockserver.Server
+	cfg   mockserver.Config
+	clock *mockserver.ManualClock
+	url   string
+	conns *http.Transport // one connection pool for every scenario
+}
+
+func newEnv() (*env, error) {
+	cfg := mockserver.DefaultConfig()
+	clock := mockserver.NewManualClock(time.Now())
+	cfg.Clock = clock            // moved on by the max_age step-up scenario
+	cfg.FailFirst = 1            // one 429 or 503 before success …
+	cfg.RetryAfter = time.Second // … with the shortest Retry-After delay-seconds can say
+	srv, err := mockserver.NewUnstarted(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	conns := http.DefaultTransport.(*http.Transport).Clone()
+	return &env{srv: srv, cfg: cfg, clock: clock, url: srv.URL(), conns: conns}, nil
+}
+
+func (e *env) close() {
+	e.conns.CloseIdleConnections()
+	e.srv.Close()
+}
+
+// call is one request of a scenario as seen from both ends.
+type call struct {
+	status   int   // the response's status; 0 when err is set
+	err      error // what the client returned
+	requests []mockserver.Request
+	wire     []wireResponse // every response reauth's base transport received
+	events   []reauth.Event
+}
+
+// wireResponse is what the server answered to one request on the wire.
+type wireResponse struct {
+	status     int
+	challenges []reauth.Challenge
+	parseErr   error
+	retryAfter string
+}
+
+// result is a scenario's run and how it compares with DESIGN.md.
+type result struct {
+	sc      scenario
+	calls   []call
+	pending bool     // its credentials are not in reauth yet
+	differs []string // what is not as DESIGN.md says; empty when it is
+}
+
+// summary counts the outcomes of a tour.
+type summary struct {
+	total, asDesigned, pending, differ int
+}
+
+// run runs every scenario against a new mock server and writes the table to
+// w. Only setting up the mock server can fail; a scenario that goes wrong is
+// counted in differ.
+func run(w io.Writer) (summary, error) {
+	e, err := newEnv()
+	if err != nil {
+		return summary{}, fmt.Errorf("starting the mock server: %w", err)
+	}
+	defer e.close()
+	return writeTable(w, e.url, e.runAll(scenarios()))
+}
+
+// runAll runs the scenarios in order: some move the server's clock or
+// revoke its tokens, for themselves only, before their own calls.
+func (e *env) runAll(list []scenario) []result {
+	results := make([]result, 0, len(list))
+	for _, sc := range list {
+		results = append(results, e.run(sc))
+	}
+	return results
+}
+
+// run runs one scenario: a fresh Transport (so no scenario sees another's
+// protection spaces or nonces), its calls in order, and the check.
+func (e *env) run(sc scenario) result {
+	r := result{sc: sc}
+	if sc.creds == nil {
+		r.pending = true
+		return r
+	}
+	creds, err := sc.creds(e)
+	if err != nil {
+		r.differs = append(r.differs, "setting up the credentials: "+err.Error())
+		return r
+	}
+	wire := &wireRecorder{base: e.conns}
+	var evMu sync.Mutex
+	var events []reauth.Event
+	t := &reauth.Transport{
+		Base:        wire,
+		Credentials: creds,
+		Origins:     []string{e.url},
+		OnEvent: func(ev reauth.Event) {
+			evMu.Lock()
+			events = append(events, ev)
+			evMu.Unlock()
+		},
+	}
+	do := (&http.Client{Transport: t}).Do
+	if sc.retrying {
+		c := reauth.NewClient(t)
+		c.RetryWaitMin, c.RetryWaitMax = 10*time.Millisecond, 100*time.Millisecond
+		do = func(req *http.Request) (*http.Response, error) {
+			rr, err := retryablehttp.FromRequest(req)
+			if err != nil {
+				return nil, err
+			}
+			return c.Do(rr)
+		}
+	}
+	for i := range sc.want.requests {
+		if sc.before != nil {
+			if err := sc.before(e, i); err != nil {
+				r.differs = append(r.differs, fmt.Sprintf("before call %d: %v", i+1, err))
+				return r
+			}
+		}
+		seen := len(e.srv.RequestsTo(sc.path))
+		c := call{}
+		c.status, c.err = e.send(do, sc)
+		c.requests = e.srv.RequestsTo(sc.path)[seen:]
+		c.wire = wire.take()
+		evMu.Lock()
+		c.events, events = events, nil
+		evMu.Unlock()
+		r.calls = append(r.calls, c)
+	}
+	r.differs = append(r.differs, sc.want.compare(r.calls)...)
+	r.differs = append(r.differs, invariants(r.calls)...)
+	return r
+}
+
+// invariants checks, on every row, the DESIGN.md invariants that the
+// events and the server's log can show.
+func invariants(calls []call) []string {
+	var d []string
+	for i, c := range calls {
+		// Invariant 1: at most one retry per challenge kind per request.
+		// (NewClient's backoff retries are new requests, and never follow an
+		// auth failure, so they send no EventRetry.)
+		retries := map[bool]int{}
+		for _, ev := range c.events {
+			if ev.Kind == reauth.EventRetry {
+				retries[ev.Proxy]++
+			}
+		}
+		if retries[false] > 1 || retries[true] > 1 {
+			d = append(d, fmt.Sprintf("call %d: %d retries after 401 and %d after 407; invariant 1 allows one each", i+1, retries[false], retries[true]))
+		}
+		// Invariant 2: credentials refused are never sent again. Equal
+		// credentials give equal redacted strings in the server's log.
+		refused := map[string]bool{}
+		for _, req := range c.requests {
+			if req.Credential == "" {
+				continue
+			}
+			if refused[req.Credential] {
+				d = append(d, fmt.Sprintf("call %d: credentials refused with 401 were sent again; invariant 2 forbids it", i+1))
+				break
+			}
+			if req.Status == http.StatusUnauthorized {
+				refused[req.Credential] = true
+			}
+		}
+	}
+	return d
+}
+
+// send makes one call of sc and reads the response body whole, as a client
+// would.
+func (e *env) send(do func(*http.Request) (*http.Response, error), sc scenario) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	method := sc.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if sc.body != "" {
+		body = strings.NewReader(sc.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.url+sc.path, body)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+// wireRecorder is the Transport's base: it notes what the server answered,
+// before reauth acts on it.
+type wireRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	got  []wireResponse
+}
+
+func (w *wireRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := w.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	chs, perr := reauth.ResponseChallenges(resp)
+	w.mu.Lock()
+	w.got = append(w.got, wireResponse{
+		status: resp.StatusCode, challenges: chs, parseErr: perr,
+		retryAfter: resp.Header.Get("Retry-After"),
+	})
+	w.mu.Unlock()
+	return resp, nil
+}
+
+// take returns what was recorded since the last take.
+func (w *wireRecorder) take() []wireResponse {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	got := w.got
+	w.got = nil
+	return got
+}
+
+// writeTable writes one row per scenario, the differences, and the count.
+func writeTable(w io.Writer, url string, results []result) (summary, error) {
+	var sum summary
+	fmt.Fprintf(w, "reauth tour: every scenario of the mock server (in-process at %s) through a reauth.Transport\n", url)
+	fmt.Fprintln(w, `REAUTH DID: each request as the server saw it, "credentials status"; "|" separates calls on the same Transport`)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tSERVER ASKED\tREAUTH DID\tOUTCOME\tDESIGN.md\tSHOWS")
+	for _, r := range results {
+		sum.total++
+		verdict := "as designed"
+		switch {
+		case r.pending:
+			sum.pending++
+			verdict = "not yet supported"
+		case len(r.differs) > 0:
+			sum.differ++
+			verdict = "DIFFERS"
+		default:
+			sum.asDesigned++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.sc.label(), asked(r), did(r), outcome(r), verdict, r.sc.shows)
+	}
+	if err := tw.Flush(); err != nil {
+		return sum, err
+	}
+	for _, r := range results {
+		for _, d := range r.differs {
+			fmt.Fprintf(w, "\nDIFFERS %s: %s", r.sc.label(), d)
+		}
+	}
+	if sum.differ > 0 {
+		fmt.Fprintln(w)
+	}
+	_, err := fmt.Fprintf(w, "\n%d scenarios: %d as DESIGN.md says, %d not yet supported, %d differ\n",
+		sum.total, sum.asDesigned, sum.pending, sum.differ)
+	return sum, err
+}
