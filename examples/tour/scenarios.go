@@ -189,9 +189,7 @@ var malformedKinds = []struct {
 	shows      string
 }{
 	{kind: "unterminated", parseError: true, shows: "quoted-string never ends: typed error"},
-	// `Basic realm="…", charset` is valid: a Basic challenge, then a
-	// challenge of scheme "charset" (RFC 9110 §11.6.1's #challenge).
-	{kind: "no-equals", answerable: true, shows: "reads as Basic plus a scheme \"charset\""},
+	{kind: "no-equals", parseError: true, shows: "an auth-param without '=': typed error"},
 	{kind: "token68-param", parseError: true, shows: "token68 then auth-param: typed error"},
 	{kind: "duplicate-param", parseError: true, shows: "a parameter twice (§11.2): typed error"},
 	{kind: "bad-char", parseError: true, shows: "a character outside the grammar"},
