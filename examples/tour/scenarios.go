@@ -126,7 +126,7 @@ func scenarios() []scenario {
 			want:  fails(2, reauth.ErrDigestRspauth),
 			shows: "a server that cannot prove the password"},
 	}
-	list = append(list, pendingScenarios()...)
+	list = append(list, tokenScenarios()...)
 	list = append(list,
 		scenario{variant: "as bob", path: "/forbidden/", creds: basic(bob, bobPassword),
 			want:  fails(2, reauth.ErrForbidden),
