@@ -520,7 +520,7 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 // isFinalAuthError reports whether err is one of reauth's own verdicts, which
 // no retry can change.
 func isFinalAuthError(err error) bool {
-	for _, target := range []error{ErrUnauthorized, ErrForbidden, ErrInvalidRequest, ErrNoOrigins, ErrInsecureCredentials} {
+	for _, target := range []error{ErrUnauthorized, ErrForbidden, ErrInvalidRequest, ErrNoOrigins, ErrInsecureCredentials, ErrMalformedCredentials} {
 		if errors.Is(err, target) {
 			return true
 		}

@@ -452,6 +452,13 @@ func TestConfigurationErrorsSayHowToFixThem(t *testing.T) {
 	_, err = (&Transport{Credentials: Basic("a:b", "c"), Origins: []string{"https://x"}, Base: roundTripFunc(nil)}).
 		RoundTrip(httptest.NewRequest("GET", "https://x/", nil))
 	assert.ErrorContains(t, err, "':'")
+	assert.ErrorIs(t, err, ErrMalformedCredentials)
+	_, err = (&Transport{Credentials: Bearer("has space " + testToken), Origins: []string{"https://x"}, Base: roundTripFunc(nil)}).
+		RoundTrip(httptest.NewRequest("GET", "https://x/", nil))
+	assert.ErrorIs(t, err, ErrMalformedCredentials)
+	assertNoSecret(t, err.Error())
+	retry, _ := CheckRetry(context.Background(), nil, err)
+	assert.False(t, retry, "a malformed credential will not get better by retrying")
 }
 
 func TestTheCallersRequestIsNotModified(t *testing.T) {

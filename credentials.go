@@ -2,7 +2,7 @@ package reauth
 
 import (
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,9 +112,9 @@ type Refusal struct {
 func Basic(username, password string) Credentials {
 	b := &basicCredentials{}
 	if strings.ContainsRune(username, ':') {
-		b.err = errors.New("reauth: Basic user-id contains ':', which RFC 7617 §2 forbids")
+		b.err = fmt.Errorf("%w: Basic user-id contains ':', which RFC 7617 §2 forbids", ErrMalformedCredentials)
 	} else if hasCTL(username) || hasCTL(password) {
-		b.err = errors.New("reauth: Basic user-id or password contains a control character (RFC 7617 §2)")
+		b.err = fmt.Errorf("%w: Basic user-id or password contains a control character (RFC 7617 §2)", ErrMalformedCredentials)
 	} else {
 		b.value = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 	}
@@ -209,7 +209,7 @@ func (p preemptive) Observe(r *AuthRequest, sent string, resp *http.Response) er
 // refused, so a 401 is final at once; use [OAuth2] for tokens that refresh.
 func Bearer(token string) Credentials {
 	if !isToken68(token) {
-		return &bearerCredentials{err: errors.New("reauth: Bearer token is not a valid b64token (RFC 6750 §2.1)")}
+		return &bearerCredentials{err: fmt.Errorf("%w: Bearer token is not a valid b64token (RFC 6750 §2.1)", ErrMalformedCredentials)}
 	}
 	return &bearerCredentials{value: "Bearer " + token}
 }

@@ -39,6 +39,11 @@ var (
 
 // Configuration errors returned by [Transport.RoundTrip] before anything is sent.
 var (
+	// ErrMalformedCredentials: the credentials cannot be written into a
+	// header field as their scheme requires (a ':' in a Basic user-id, a
+	// Bearer token that is not a b64token). The error says which, never the
+	// value.
+	ErrMalformedCredentials = errors.New("reauth: malformed credentials")
 	// ErrNoOrigins: Credentials are set but Origins is empty, so there is no
 	// origin the credentials may be sent to.
 	ErrNoOrigins = errors.New(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
