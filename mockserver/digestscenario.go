@@ -114,11 +114,12 @@ type digestRules struct {
 	maxUses    int      // requests per nonce; 0: no limit
 }
 
-// digestRefusal says why Digest credentials were not accepted: bad is a 400
-// for credentials that are malformed or inconsistent with the challenge;
-// otherwise the answer is a new challenge, with stale=true when only the
-// nonce was at fault (RFC 7616 §3.3). msg goes into the response body.
-type digestRefusal struct {
+// refusal says why credentials were not accepted: bad is a 400 for
+// credentials that are malformed or inconsistent with the challenge;
+// otherwise the answer is a new challenge, with stale=true when only a
+// Digest nonce was at fault (RFC 7616 §3.3). msg goes into the response
+// body; it never quotes the credentials.
+type refusal struct {
 	bad   *problem
 	stale bool
 	msg   string
@@ -134,10 +135,10 @@ type verifiedDigest struct {
 
 // verifyDigest checks the Digest credentials c of r against rules
 // (RFC 7616 §3.4) and counts the use of their nonce.
-func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules) (verifiedDigest, *digestRefusal) {
-	bad := func(p *problem) (verifiedDigest, *digestRefusal) { return verifiedDigest{}, &digestRefusal{bad: p} }
-	again := func(stale bool, msg string) (verifiedDigest, *digestRefusal) {
-		return verifiedDigest{}, &digestRefusal{stale: stale, msg: msg}
+func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules) (verifiedDigest, *refusal) {
+	bad := func(p *problem) (verifiedDigest, *refusal) { return verifiedDigest{}, &refusal{bad: p} }
+	again := func(stale bool, msg string) (verifiedDigest, *refusal) {
+		return verifiedDigest{}, &refusal{stale: stale, msg: msg}
 	}
 	dc, p := parseDigestCredentials(c)
 	if p != nil {

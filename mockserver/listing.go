@@ -95,6 +95,21 @@ func (s *Server) Scenarios() []Scenario {
 			fmt.Sprintf("%d requests in a row get 429 with Retry-After (%v), then one 200; FailFirst < 0: always 429", s.cfg.FailFirst, s.cfg.RetryAfter)},
 		Scenario{"status", "/status/503/", "", "none", "as /status/429/ with 503"},
 	)
+	if s.cfg.Proxy.Enabled {
+		var asks []string
+		for _, scheme := range s.cfg.Proxy.Schemes {
+			switch scheme {
+			case "Basic":
+				asks = append(asks, "Proxy-Authenticate: "+basicChallenge(s.Realm(proxyRealmKey)))
+			case "Digest":
+				asks = append(asks, fmt.Sprintf("Proxy-Authenticate: Digest realm=%s, algorithm=%s, qop=\"auth\"",
+					quote(s.Realm(proxyRealmKey)), strings.Join(s.cfg.DigestAlgorithms, " | ")))
+			}
+		}
+		sc = append(sc, Scenario{"proxy", "forward proxy: GET http://<loopback>/… and CONNECT <loopback>:<port> to this server", proxyRealmKey,
+			strings.Join(asks, "; "),
+			"users of Config.Users: forwarded (Proxy-Authorization removed) or tunnelled; none or wrong: 407; a target that is not loopback: 403, never dialled"})
+	}
 	return sc
 }
 
