@@ -19,6 +19,7 @@
 //	/oauth2/token             client_credentials, password and refresh_token grants (RFC 6749)
 //	/oauth2/revoke            token revocation (RFC 7009)
 //	/oauth2/resource          takes live access tokens of /oauth2/token
+//	/oauth2/resource/admin    the same, with scope admin (else 403 insufficient_scope)
 //	/v2/…, /registry/token    a Docker/OCI registry and its token realm, scopes per repository
 //	/forbidden/, /hidden/     403, and 404 hiding a forbidden resource
 //	/apache/                  valid but unauthorised user: 401 with a fresh challenge

@@ -65,6 +65,8 @@ func (s *Server) Scenarios() []Scenario {
 		Scenario{"oauth2", "/oauth2/revoke", "oauth2/token", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
 		Scenario{"oauth2", "/oauth2/resource", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
 			`live access tokens of /oauth2/token: 200; expired, revoked or unknown: 401 error="invalid_token"`},
+		Scenario{"oauth2", "/oauth2/resource/admin", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
+			`as /oauth2/resource, and needs scope admin: a token without it gets 403 error="insufficient_scope", scope="admin"`},
 		Scenario{"registry", "/v2/", "", `Bearer realm="<origin>/registry/token",service=` + quote(s.cfg.RegistryService) + `,scope="repository:<name>:pull"`,
 			"registry API: /v2/<name>/tags/list and GET manifests need pull; PUT manifests and POST blobs/uploads/ need push; a token without the scope: 401 error=\"insufficient_scope\", or 403 DENIED when the user may not have it"},
 		Scenario{"registry", "/registry/token", "registry", "Basic (optional: no credentials is anonymous)",
