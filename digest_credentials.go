@@ -246,11 +246,14 @@ func bufferResponseBody(resp *http.Response, limit int64) ([]byte, error) {
 }
 
 // digestURI is the request-target as the server receiving the credentials
-// sees it: origin-form for the origin, absolute-form for a forward proxy
-// (RFC 9112 §3.2).
+// sees it: origin-form for the origin, absolute-form for a forward proxy,
+// authority-form (host:port) for CONNECT (RFC 9112 §3.2).
 func digestURI(r *AuthRequest) string {
 	u := r.Request.URL
-	if r.Proxy != nil {
+	switch {
+	case r.Request.Method == http.MethodConnect:
+		return r.Request.Host
+	case r.Proxy != nil:
 		return u.Scheme + "://" + u.Host + u.RequestURI()
 	}
 	return u.RequestURI()

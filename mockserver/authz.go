@@ -41,30 +41,36 @@ func unauthorized(format string, args ...any) *problem {
 // readAuthorization returns the credentials of r, nil when r carries no
 // Authorization field, or a 400 problem naming what is malformed.
 func readAuthorization(r *http.Request) (*credentials, *problem) {
-	values := r.Header.Values("Authorization")
+	return readCredentials(r.Header, "Authorization")
+}
+
+// readCredentials reads the credentials of field, Authorization or
+// Proxy-Authorization (RFC 9110 §11.6.2, §11.7.2), which share a grammar.
+func readCredentials(h http.Header, field string) (*credentials, *problem) {
+	values := h.Values(field)
 	switch {
 	case len(values) == 0:
 		return nil, nil
 	case len(values) > 1:
-		return nil, badRequest("%d Authorization fields; a request carries one (RFC 9110 §11.6.2)", len(values))
+		return nil, badRequest("%d %s fields; a request carries one (RFC 9110 §11.6.2)", len(values), field)
 	}
 	v := strings.Trim(values[0], " \t")
 	if v == "" {
-		return nil, badRequest("empty Authorization field")
+		return nil, badRequest("empty %s field", field)
 	}
 	if len(v) > MaxAuthorizationBytes {
-		return nil, badRequest("Authorization field of %d bytes is over the %d-byte limit", len(v), MaxAuthorizationBytes)
+		return nil, badRequest("%s field of %d bytes is over the %d-byte limit", field, len(v), MaxAuthorizationBytes)
 	}
 	chs, err := reauth.ParseChallenges(v)
 	if err != nil {
 		var pe *reauth.ParseError
 		if errors.As(err, &pe) {
-			return nil, badRequest("malformed Authorization field at byte %d: %s", pe.Offset, pe.Reason)
+			return nil, badRequest("malformed %s field at byte %d: %s", field, pe.Offset, pe.Reason)
 		}
-		return nil, badRequest("malformed Authorization field")
+		return nil, badRequest("malformed %s field", field)
 	}
 	if len(chs) != 1 {
-		return nil, badRequest("Authorization field carries %d credentials; it must carry one", len(chs))
+		return nil, badRequest("%s field carries %d credentials; it must carry one", field, len(chs))
 	}
 	return &chs[0], nil
 }

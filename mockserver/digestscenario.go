@@ -87,102 +87,160 @@ func (s *Server) serveDigest(w http.ResponseWriter, r *http.Request) {
 		s.digestChallenge(w, v, realm, false, "Digest credentials required")
 		return
 	}
-	dc, p := parseDigestCredentials(c)
-	if p != nil {
-		writeProblem(w, p)
+	maxUses := s.cfg.NonceMaxUses
+	if v.maxUses != 0 {
+		maxUses = v.maxUses
+	}
+	vd, ref := s.verifyDigest(c, r, digestRules{realm: realm, algorithms: v.offered(s.cfg), qop: v.qop, maxUses: maxUses})
+	switch {
+	case ref != nil && ref.bad != nil:
+		writeProblem(w, ref.bad)
+		return
+	case ref != nil:
+		s.digestChallenge(w, v, realm, ref.stale, ref.msg)
 		return
 	}
-	if dc.realm != realm {
-		s.digestChallenge(w, v, realm, false, "the credentials are for another realm")
-		return
+	respBody := okBody(okInfo{Scenario: "digest", User: vd.username, Path: r.URL.Path, Algorithm: vd.alg.name, Qop: vd.qop})
+	w.Header().Set("Authentication-Info", s.authenticationInfo(vd, respBody, v.nextNonce, v.wrongRspauth))
+	writeJSONBytes(w, http.StatusOK, respBody)
+}
+
+// digestRules are what one Digest protection space of the server accepts:
+// a scenario of /digest/, or the proxy.
+type digestRules struct {
+	realm      string
+	algorithms []string // offered; one must be used
+	qop        []string // offered; one must be used
+	maxUses    int      // requests per nonce; 0: no limit
+}
+
+// refusal says why credentials were not accepted: bad is a 400 for
+// credentials that are malformed or inconsistent with the challenge;
+// otherwise the answer is a new challenge, with stale=true when only a
+// Digest nonce was at fault (RFC 7616 §3.3). msg goes into the response
+// body; it never quotes the credentials.
+type refusal struct {
+	bad   *problem
+	stale bool
+	msg   string
+}
+
+// verifiedDigest is a request whose Digest credentials were accepted, with
+// what rspauth is computed from.
+type verifiedDigest struct {
+	digestExchange // username is the user's name, also when userhash was sent
+	alg            digestAlgorithm
+	opaque         string
+}
+
+// verifyDigest checks the Digest credentials c of r against rules
+// (RFC 7616 §3.4) and counts the use of their nonce.
+func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules) (verifiedDigest, *refusal) {
+	bad := func(p *problem) (verifiedDigest, *refusal) { return verifiedDigest{}, &refusal{bad: p} }
+	again := func(stale bool, msg string) (verifiedDigest, *refusal) {
+		return verifiedDigest{}, &refusal{stale: stale, msg: msg}
+	}
+	dc, p := parseDigestCredentials(c)
+	if p != nil {
+		return bad(p)
+	}
+	if dc.realm != rules.realm {
+		return again(false, "the credentials are for another realm")
 	}
 	algName := dc.algorithm
 	if algName == "" {
 		algName = "MD5" // RFC 7616 §3.3: absent means MD5
 	}
-	if !slices.ContainsFunc(v.offered(s.cfg), func(a string) bool { return strings.EqualFold(a, algName) }) {
-		s.digestChallenge(w, v, realm, false, fmt.Sprintf("algorithm %s was not offered here", printable(algName)))
-		return
+	if !slices.ContainsFunc(rules.algorithms, func(a string) bool { return strings.EqualFold(a, algName) }) {
+		return again(false, fmt.Sprintf("algorithm %s was not offered here", printable(algName)))
 	}
 	alg, _ := findDigestAlgorithm(algName)
 	if len(dc.response) != alg.hexLen() {
-		writeProblem(w, badRequest("response is %d hex digits; %s gives %d", len(dc.response), alg.name, alg.hexLen()))
-		return
+		return bad(badRequest("response is %d hex digits; %s gives %d", len(dc.response), alg.name, alg.hexLen()))
 	}
-	if !slices.Contains(v.qop, dc.qop) {
-		writeProblem(w, badRequest("qop %s was not offered here (offered: %s)", printable(dc.qop), strings.Join(v.qop, ", ")))
-		return
+	if !slices.Contains(rules.qop, dc.qop) {
+		return bad(badRequest("qop %s was not offered here (offered: %s)", printable(dc.qop), strings.Join(rules.qop, ", ")))
 	}
 	if !sameRequestTarget(dc.uri, r) {
-		writeProblem(w, badRequest("uri does not match the request-target (RFC 7616 §3.4.6)"))
-		return
+		return bad(badRequest("uri does not match the request-target (RFC 7616 §3.4.6)"))
 	}
 	if st, ok := s.nonces.lookup(dc.nonce); ok && st.opaque != dc.opaque {
-		writeProblem(w, badRequest("opaque is not the one sent with the nonce (RFC 7616 §3.3)"))
-		return
+		return bad(badRequest("opaque is not the one sent with the nonce (RFC 7616 §3.3)"))
 	}
-	user, password, ok := s.digestUser(dc, alg, realm)
+	user, password, ok := s.digestUser(dc, alg, rules.realm)
 	if !ok {
-		s.digestChallenge(w, v, realm, false, "unknown user")
-		return
+		return again(false, "unknown user")
 	}
 	body, _ := io.ReadAll(r.Body)
 	x := digestExchange{
-		username: user, realm: realm, password: password,
+		username: user, realm: rules.realm, password: password,
 		nonce: dc.nonce, cnonce: dc.cnonce, nc: dc.nc, qop: dc.qop,
 		method: r.Method, uri: dc.uri, body: body,
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.ToLower(dc.response)), []byte(alg.response(x))) != 1 {
-		s.digestChallenge(w, v, realm, false, "the response does not match: wrong password, or a digest computed differently")
-		return
+		return again(false, "the response does not match: wrong password, or a digest computed differently")
 	}
-	maxUses := s.cfg.NonceMaxUses
-	if v.maxUses != 0 {
-		maxUses = v.maxUses
-	}
-	rules := nonceRules{lifetime: s.cfg.NonceLifetime, maxUses: maxUses, strict: s.cfg.DigestStrictNonceCount}
-	switch s.nonces.use(dc.nonce, realm, dc.count, s.clock.Now(), rules) {
+	nr := nonceRules{lifetime: s.cfg.NonceLifetime, maxUses: rules.maxUses, strict: s.cfg.DigestStrictNonceCount}
+	switch s.nonces.use(dc.nonce, rules.realm, dc.count, s.clock.Now(), nr) {
 	case nonceStale:
-		s.digestChallenge(w, v, realm, true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
-		return
+		return again(true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
 	case nonceReplay:
-		s.digestChallenge(w, v, realm, false, fmt.Sprintf("nonce count %s was used before with this nonce", dc.nc))
-		return
+		return again(false, fmt.Sprintf("nonce count %s was used before with this nonce", dc.nc))
 	}
+	return verifiedDigest{digestExchange: x, alg: alg, opaque: dc.opaque}, nil
+}
 
-	respBody := okBody(okInfo{Scenario: "digest", User: user, Path: r.URL.Path, Algorithm: alg.name, Qop: dc.qop})
+// authenticationInfo is the Authentication-Info (or, from the proxy,
+// Proxy-Authentication-Info) field value for an accepted request: rspauth
+// over respBody (RFC 7616 §3.5), and a nextnonce when asked for.
+func (s *Server) authenticationInfo(vd verifiedDigest, respBody []byte, nextNonce, wrongRspauth bool) string {
+	x := vd.digestExchange
 	x.body = respBody
-	rspauth := alg.rspauth(x)
-	if s.cfg.DigestWrongRspauth || v.wrongRspauth {
+	rspauth := vd.alg.rspauth(x)
+	if s.cfg.DigestWrongRspauth || wrongRspauth {
 		rspauth = flipHexDigit(rspauth)
 	}
 	var info []string
-	if s.cfg.DigestNextNonce || v.nextNonce {
-		next, _ := s.nonces.issueWithOpaque(realm, s.clock.Now(), dc.opaque)
+	if s.cfg.DigestNextNonce || nextNonce {
+		next, _ := s.nonces.issueWithOpaque(vd.realm, s.clock.Now(), vd.opaque)
 		info = append(info, "nextnonce="+quote(next))
 	}
-	info = append(info, "qop="+dc.qop, "rspauth="+quote(rspauth), "cnonce="+quote(dc.cnonce), "nc="+dc.nc)
-	w.Header().Set("Authentication-Info", strings.Join(info, ", "))
-	writeJSONBytes(w, http.StatusOK, respBody)
+	info = append(info, "qop="+vd.qop, "rspauth="+quote(rspauth), "cnonce="+quote(vd.cnonce), "nc="+vd.nc)
+	return strings.Join(info, ", ")
 }
 
 // digestChallenge answers 401 with one challenge per offered algorithm, all
 // sharing one new nonce.
 func (s *Server) digestChallenge(w http.ResponseWriter, v digestVariant, realm string, stale bool, msg string) {
+	for _, c := range s.digestChallenges(realm, v.offered(s.cfg), v.qop, v.path(), v.userhash, stale) {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	writeText(w, http.StatusUnauthorized, msg)
+}
+
+// digestChallenges returns one challenge per algorithm, all sharing one new
+// nonce and opaque. domain "" leaves the parameter out, as for a proxy
+// (RFC 7616 §3.3).
+func (s *Server) digestChallenges(realm string, algorithms, qop []string, domain string, userhash, stale bool) []string {
 	nonce, opaque := s.nonces.issueWithOpaque(realm, s.clock.Now(), "")
-	for _, alg := range v.offered(s.cfg) {
+	out := make([]string, 0, len(algorithms))
+	for _, alg := range algorithms {
 		var b strings.Builder
-		fmt.Fprintf(&b, "Digest realm=%s, domain=%s, qop=%s, algorithm=%s, nonce=%s, opaque=%s, charset=UTF-8",
-			quote(realm), quote(v.path()), quote(strings.Join(v.qop, ", ")), alg, quote(nonce), quote(opaque))
-		if v.userhash {
+		b.WriteString("Digest realm=" + quote(realm))
+		if domain != "" {
+			b.WriteString(", domain=" + quote(domain))
+		}
+		fmt.Fprintf(&b, ", qop=%s, algorithm=%s, nonce=%s, opaque=%s, charset=UTF-8",
+			quote(strings.Join(qop, ", ")), alg, quote(nonce), quote(opaque))
+		if userhash {
 			b.WriteString(", userhash=true")
 		}
 		if stale {
 			b.WriteString(", stale=true")
 		}
-		w.Header().Add("WWW-Authenticate", b.String())
+		out = append(out, b.String())
 	}
-	writeText(w, http.StatusUnauthorized, msg)
+	return out
 }
 
 // digestCredentials are the auth-params of Digest credentials

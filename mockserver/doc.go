@@ -19,6 +19,7 @@
 //	/oauth2/token             client_credentials, password and refresh_token grants (RFC 6749)
 //	/oauth2/revoke            token revocation (RFC 7009)
 //	/oauth2/resource          takes live access tokens of /oauth2/token
+//	/oauth2/resource/admin    the same, with scope admin (else 403 insufficient_scope)
 //	/v2/…, /registry/token    a Docker/OCI registry and its token realm, scopes per repository
 //	/forbidden/, /hidden/     403, and 404 hiding a forbidden resource
 //	/apache/                  valid but unauthorised user: 401 with a fresh challenge
@@ -26,6 +27,24 @@
 //	/malformed/<kind>/        broken challenges
 //	/stepup/, /stepup/max-age/  RFC 9470 step-up (acr_values, max_age)
 //	/status/429/, /status/503/  FailFirst refusals with Retry-After, then success
+//
+// With Config.Proxy.Enabled ([ProxyConfig]; the command's -proxy flag) the
+// same listener is also a forward proxy: GET http://127.0.0.1:…/… in
+// absolute-form is forwarded and CONNECT 127.0.0.1:… opens a tunnel, to
+// loopback targets only (anything else: 403, never dialled). It answers 407
+// with Proxy-Authenticate for Basic, Digest or both, checks the users of
+// Config.Users, and never forwards Proxy-Authorization. A client sets the
+// server's URL as its proxy, and may use the server as origin as well:
+//
+//	cfg := mockserver.DefaultConfig()
+//	cfg.Proxy = mockserver.ProxyConfig{Enabled: true, Schemes: []string{"Digest"}}
+//	srv := mockserver.New(cfg)
+//	proxyURL, _ := url.Parse(srv.URL())
+//	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+//
+// Proxy requests are logged with Scenario "proxy" and a Target
+// ([Server.ProxyRequests]); [Request.ProxyCredential] shows the redacted
+// Proxy-Authorization.
 //
 // The users, realms, tokens and rules are configuration ([Config]).
 // [DefaultConfig] has these users (passwords after the slash):

@@ -65,6 +65,8 @@ func (s *Server) Scenarios() []Scenario {
 		Scenario{"oauth2", "/oauth2/revoke", "oauth2/token", "client as for /oauth2/token", "POST token=<token>: revokes the client's access or refresh token (RFC 7009)"},
 		Scenario{"oauth2", "/oauth2/resource", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
 			`live access tokens of /oauth2/token: 200; expired, revoked or unknown: 401 error="invalid_token"`},
+		Scenario{"oauth2", "/oauth2/resource/admin", "oauth2", "Bearer realm=" + quote(s.Realm("oauth2")),
+			`as /oauth2/resource, and needs scope admin: a token without it gets 403 error="insufficient_scope", scope="admin"`},
 		Scenario{"registry", "/v2/", "", `Bearer realm="<origin>/registry/token",service=` + quote(s.cfg.RegistryService) + `,scope="repository:<name>:pull"`,
 			"registry API: /v2/<name>/tags/list and GET manifests need pull; PUT manifests and POST blobs/uploads/ need push; a token without the scope: 401 error=\"insufficient_scope\", or 403 DENIED when the user may not have it"},
 		Scenario{"registry", "/registry/token", "registry", "Basic (optional: no credentials is anonymous)",
@@ -95,6 +97,21 @@ func (s *Server) Scenarios() []Scenario {
 			fmt.Sprintf("%d requests in a row get 429 with Retry-After (%v), then one 200; FailFirst < 0: always 429", s.cfg.FailFirst, s.cfg.RetryAfter)},
 		Scenario{"status", "/status/503/", "", "none", "as /status/429/ with 503"},
 	)
+	if s.cfg.Proxy.Enabled {
+		var asks []string
+		for _, scheme := range s.cfg.Proxy.Schemes {
+			switch scheme {
+			case "Basic":
+				asks = append(asks, "Proxy-Authenticate: "+basicChallenge(s.Realm(proxyRealmKey)))
+			case "Digest":
+				asks = append(asks, fmt.Sprintf("Proxy-Authenticate: Digest realm=%s, algorithm=%s, qop=\"auth\"",
+					quote(s.Realm(proxyRealmKey)), strings.Join(s.cfg.DigestAlgorithms, " | ")))
+			}
+		}
+		sc = append(sc, Scenario{"proxy", "forward proxy: GET http://<loopback>/… and CONNECT <loopback>:<port> to this server", proxyRealmKey,
+			strings.Join(asks, "; "),
+			"users of Config.Users: forwarded (Proxy-Authorization removed) or tunnelled; none or wrong: 407; a target that is not loopback: 403, never dialled"})
+	}
 	return sc
 }
 

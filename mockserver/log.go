@@ -36,6 +36,16 @@ type Request struct {
 	// equal credentials give equal strings, and no secret is shown.
 	Credential string
 
+	// Target is set on requests the server handled as a forward proxy
+	// (Scenario "proxy", see [ProxyConfig]): host:port for CONNECT, else the
+	// absolute URL without its query. Path and Query are then the URL's.
+	Target string
+	// ProxyScheme and ProxyCredential are Scheme and Credential for the
+	// Proxy-Authorization field. On a request that reached a scenario they
+	// show a Proxy-Authorization that a proxy failed to consume.
+	ProxyScheme     string
+	ProxyCredential string
+
 	BodyLen  int    // bytes of request body received
 	BodyHash string // fingerprint of the body, "" when it was empty
 	Status   int    // status code sent
@@ -72,11 +82,25 @@ func (l *requestLog) reset() {
 // the response.
 func (s *Server) Requests() []Request { return s.log.snapshot() }
 
-// RequestsTo returns the logged requests whose path starts with prefix.
+// RequestsTo returns the logged requests to the server itself (not those
+// it forwarded as a proxy) whose path starts with prefix.
 func (s *Server) RequestsTo(prefix string) []Request {
 	var out []Request
 	for _, r := range s.log.snapshot() {
-		if strings.HasPrefix(r.Path, prefix) {
+		if r.Target == "" && strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ProxyRequests returns the logged requests the server handled as a forward
+// proxy, oldest first. A forwarded request that reaches this server is
+// logged twice: as a proxy request, after the origin's entry for it.
+func (s *Server) ProxyRequests() []Request {
+	var out []Request
+	for _, r := range s.log.snapshot() {
+		if r.Target != "" {
 			out = append(out, r)
 		}
 	}
@@ -130,7 +154,8 @@ func scenarioOf(name string, h http.HandlerFunc) http.HandlerFunc {
 }
 
 // ServeHTTP logs the request, reads its body whole (up to [MaxBodyBytes]) and
-// hands it to the scenario for its path.
+// hands it to the scenario for its path, or to the forward proxy
+// ([ProxyConfig]).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, s: s, entry: Request{
 		Method:     r.Method,
@@ -138,6 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Query:      redactQuery(r.URL.RawQuery),
 		Scheme:     authScheme(r.Header.Values("Authorization")),
 		Credential: s.redactFields(r.Header.Values("Authorization")),
+
+		ProxyScheme:     authScheme(r.Header.Values("Proxy-Authorization")),
+		ProxyCredential: s.redactFields(r.Header.Values("Proxy-Authorization")),
 	}}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	rec.entry.BodyLen = len(body)
@@ -153,6 +181,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	s.mux.ServeHTTP(rec, r)
+	if s.cfg.Proxy.Enabled && isProxyRequest(r) {
+		rec.entry.Scenario, rec.entry.Target = "proxy", proxyTarget(r)
+		s.serveProxy(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	rec.commit(http.StatusOK)
 }

@@ -278,12 +278,21 @@ func (s *Server) serveOAuth2Revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveOAuth2Resource is /oauth2/resource: it takes live access tokens of
-// /oauth2/token and nothing else.
+// /oauth2/token and nothing else. /oauth2/resource/admin needs scope admin.
 func (s *Server) serveOAuth2Resource(w http.ResponseWriter, r *http.Request) {
 	realm := s.Realm("oauth2")
 	t, e := s.checkAccessToken(r)
 	if e != nil {
 		writeBearerError(w, realm, e)
+		return
+	}
+	admin := r.URL.Path == "/oauth2/resource/admin" || strings.HasPrefix(r.URL.Path, "/oauth2/resource/admin/")
+	if admin && !slices.Contains(t.scopes, "admin") {
+		// RFC 6750 §3.1: the token is good but lacks the scope; 403.
+		writeBearerError(w, realm, &bearerError{
+			status: http.StatusForbidden, code: "insufficient_scope",
+			desc: "the token lacks scope admin", extra: []string{"scope", "admin"},
+		})
 		return
 	}
 	writeOK(w, okInfo{Scenario: "oauth2", Path: r.URL.Path, Client: t.client, User: t.user, Scopes: t.scopes, ACR: t.acr})

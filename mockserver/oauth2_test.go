@@ -336,3 +336,24 @@ func TestStepUp(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, get(t, srv.URL()+"/stepup/", "").status)
 	assert.Equal(t, `Bearer realm="stepup@reauth.mock"`, get(t, srv.URL()+"/stepup/", "").header.Get("WWW-Authenticate"))
 }
+
+func TestOAuth2ResourceAdminNeedsScopeAdmin(t *testing.T) {
+	srv, _ := newTestServer(t)
+	for _, tt := range []struct {
+		scope  string
+		status int
+	}{
+		{"read", http.StatusForbidden},
+		{"read admin", http.StatusOK},
+	} {
+		at := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}, "scope": {tt.scope}})["access_token"].(string)
+		assert.Equal(t, http.StatusOK, get(t, srv.URL()+"/oauth2/resource", bearer(at)).status, tt.scope)
+		r := get(t, srv.URL()+"/oauth2/resource/admin", bearer(at))
+		require.Equal(t, tt.status, r.status, tt.scope)
+		if tt.status == http.StatusForbidden {
+			ch := challenges(t, r)[0]
+			assert.Equal(t, "insufficient_scope", ch.Param("error"))
+			assert.Equal(t, "admin", ch.Param("scope"))
+		}
+	}
+}

@@ -104,6 +104,10 @@ type Config struct {
 	// StepUpMaxAge is the max_age /stepup/max-age/ requires.
 	StepUpMaxAge time.Duration
 
+	// Proxy makes the server a forward proxy too, on the same listener
+	// (see [ProxyConfig]).
+	Proxy ProxyConfig
+
 	// FailFirst is how many requests in a row /status/429/ and /status/503/
 	// refuse before one succeeds; the count then starts again. Negative
 	// means they never succeed.
@@ -182,6 +186,7 @@ type Server struct {
 	failCount      map[string]int // path → refusals in a row
 	tokenGrants    atomic.Int64
 	registryGrants atomic.Int64
+	proxy          proxyState
 
 	httpSrv   *http.Server
 	url       string
@@ -226,6 +231,9 @@ func NewUnstarted(cfg Config) (*Server, error) {
 	s.tokens.m = map[string]*issuedToken{}
 	s.nonces.m = map[string]*nonceState{}
 	s.mux = s.routes()
+	if cfg.Proxy.Enabled {
+		s.initProxy()
+	}
 	return s, nil
 }
 
@@ -268,11 +276,12 @@ func (s *Server) Handler() http.Handler { return s }
 func (s *Server) Clock() Clock { return s.clock }
 
 // Close stops the server: it ends any delay set by
-// [Server.SetTokenEndpointFailure] and waits (up to five seconds) for
-// requests in progress to finish.
+// [Server.SetTokenEndpointFailure] and every proxy tunnel, and waits (up to
+// five seconds) for requests in progress to finish.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		defer s.closeProxy()
 		if s.httpSrv == nil {
 			return
 		}
@@ -319,6 +328,7 @@ func cloneConfig(cfg Config) Config {
 	cfg.Clients = maps.Clone(cfg.Clients)
 	cfg.Scopes = slices.Clone(cfg.Scopes)
 	cfg.DigestAlgorithms = slices.Clone(cfg.DigestAlgorithms)
+	cfg.Proxy.Schemes = slices.Clone(cfg.Proxy.Schemes)
 	cfg.RegistryRepos = maps.Clone(cfg.RegistryRepos)
 	for k, v := range cfg.RegistryRepos {
 		cfg.RegistryRepos[k] = RepoAccess{Public: v.Public, Pull: slices.Clone(v.Pull), Push: slices.Clone(v.Push)}
@@ -362,6 +372,19 @@ func validate(cfg *Config) error {
 	for _, v := range []string{cfg.RegistryService, cfg.StepUpACR} {
 		if !fieldSafe(v) {
 			return fmt.Errorf("config: %q has a control character or is not UTF-8", v)
+		}
+	}
+	if len(cfg.Proxy.Schemes) == 0 {
+		cfg.Proxy.Schemes = []string{"Basic"}
+	}
+	for i, scheme := range cfg.Proxy.Schemes {
+		switch {
+		case strings.EqualFold(scheme, "Basic"):
+			cfg.Proxy.Schemes[i] = "Basic"
+		case strings.EqualFold(scheme, "Digest"):
+			cfg.Proxy.Schemes[i] = "Digest"
+		default:
+			return fmt.Errorf("config: Proxy.Schemes: %q is not Basic or Digest", scheme)
 		}
 	}
 	if p := cfg.RegistryTokenPOST; p != 0 && (p < 400 || p > 599) {

@@ -6,6 +6,13 @@
 // It prints the listing of users and scenarios (also at GET /) and serves
 // until interrupted. It listens on loopback only unless -allow-remote is
 // given. Flags override fields of mockserver.DefaultConfig; -h lists them.
+//
+// With -proxy the same listener is also a forward proxy to loopback targets
+// (mockserver.ProxyConfig), asking the users for Basic, Digest or both
+// (-proxy-schemes basic,digest):
+//
+//	go run ./mockserver/cmd/mockserver -proxy -proxy-schemes digest
+//	curl --proxy-digest -U alice:wonderland -x http://127.0.0.1:8089 http://127.0.0.1:8089/bearer/
 package main
 
 import (
@@ -54,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.FailFirst, "fail-first", cfg.FailFirst, "refusals in a row on /status/429/ and /status/503/ before a success (<0: always)")
 	fs.DurationVar(&cfg.RetryAfter, "retry-after", cfg.RetryAfter, "delay asked for by Retry-After")
 	fs.IntVar(&cfg.RegistryTokenPOST, "registry-token-post", cfg.RegistryTokenPOST, "status for POST /registry/token, e.g. 404 or 405 (0: serve it)")
+	fs.BoolVar(&cfg.Proxy.Enabled, "proxy", false, "also be a forward proxy (absolute-form http and CONNECT) to loopback targets, on the same address")
+	proxySchemes := fs.String("proxy-schemes", "basic", "schemes the proxy's 407 asks for, comma-separated: basic, digest")
 	quiet := fs.Bool("quiet", false, "do not print the listing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.Users[name] = password
 		}
 	}
+	for _, scheme := range strings.Split(*proxySchemes, ",") {
+		cfg.Proxy.Schemes = append(cfg.Proxy.Schemes, strings.TrimSpace(scheme))
+	}
 	if len(admins) > 0 {
 		cfg.Admins = admins
 	}
@@ -87,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer srv.Close()
 	if !*quiet {
 		fmt.Fprint(stdout, srv.Listing())
+	}
+	if cfg.Proxy.Enabled {
+		fmt.Fprintf(stdout, "forward proxy (%s) on %s\n", strings.Join(cfg.Proxy.Schemes, ", "), srv.URL())
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
 	<-ctx.Done()

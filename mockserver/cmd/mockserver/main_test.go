@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -26,6 +28,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"-nonsense"},
 		{"extra-argument"},
 		{"-registry-token-post", "200"},
+		{"-proxy", "-proxy-schemes", "basic,ntlm"},
 	} {
 		assert.Error(t, run(context.Background(), append(args, "-addr", "127.0.0.1:0"), io.Discard, io.Discard), args)
 	}
@@ -62,6 +65,55 @@ func TestRunServesTheListingUntilCancelled(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel()
+	assert.NoError(t, <-done)
+}
+
+func TestRunWithProxyForwardsThroughTheSameAddress(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-quiet", "-proxy", "-proxy-schemes", "Basic, Digest"}, w, io.Discard)
+		w.Close()
+	}()
+	var proxyLine, base string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "forward proxy") {
+			proxyLine = sc.Text()
+		}
+		if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			base = u
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	require.NotEmpty(t, base)
+	assert.Equal(t, "forward proxy (Basic, Digest) on "+base, proxyLine)
+
+	pu, err := url.Parse(base)
+	require.NoError(t, err)
+	tr := &http.Transport{Proxy: http.ProxyURL(pu)}
+	defer tr.CloseIdleConnections()
+	for _, tt := range []struct {
+		proxyAuthorization string
+		status             int
+	}{
+		{"", http.StatusProxyAuthRequired},
+		{"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:wonderland")), http.StatusUnauthorized}, // /basic/'s own challenge
+	} {
+		req, err := http.NewRequest(http.MethodGet, base+"/basic/", nil)
+		require.NoError(t, err)
+		if tt.proxyAuthorization != "" {
+			req.Header.Set("Proxy-Authorization", tt.proxyAuthorization)
+		}
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, tt.status, resp.StatusCode)
+	}
 
 	cancel()
 	assert.NoError(t, <-done)

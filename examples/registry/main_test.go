@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reauth/reauth"
+	"github.com/reauth/reauth/mockserver"
+)
+
+func TestRunListsTheTagsOfTheInProcessMock(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(nil, &out))
+	assert.Equal(t, "latest\nv1\n", out.String())
+}
+
+func TestRunAgainstARunningRegistry(t *testing.T) {
+	srv := mockserver.New(mockserver.DefaultConfig())
+	defer srv.Close()
+
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-url", srv.URL() + "/", "-repo", "team/app", "-user", "bob", "-password", "builder"}, &out))
+	assert.Equal(t, "latest\nv1\n", out.String())
+	var statuses []int
+	for _, r := range srv.RequestsTo("/v2/") {
+		statuses = append(statuses, r.Status)
+	}
+	assert.Equal(t, []int{401, 200}, statuses, "the challenge, then the retry with the token")
+	assert.Equal(t, 1, srv.RegistryTokenGrants())
+
+	// team/app is not public: anonymously, the realm grants nothing.
+	out.Reset()
+	err := run([]string{"-url", srv.URL(), "-repo", "team/app"}, &out)
+	assert.ErrorIs(t, err, reauth.ErrUnauthorized)
+	assert.Empty(t, out.String())
+
+	err = run([]string{"-url", srv.URL(), "-repo", "team/app", "-user", "bob", "-password", "wrong-pw"}, &out)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "wrong-pw")
+}
+
+func TestRunFollowsPagination(t *testing.T) {
+	pages := map[string]string{
+		"":  `{"name":"r","tags":["a","b"]}`,
+		"b": `{"name":"r","tags":["c"]}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		last := r.URL.Query().Get("last")
+		if last == "" {
+			w.Header().Set("Link", `</v2/r/tags/list?n=2&last=b>; rel="next"`)
+		}
+		w.Write([]byte(pages[last]))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-url", srv.URL, "-repo", "r"}, &out))
+	assert.Equal(t, "a\nb\nc\n", out.String())
+}
+
+func TestRunRefusesBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"-url", "ftp://example.com"},
+		{"-url", "no-scheme"},
+		{"-nonsense"},
+		{"extra"},
+	} {
+		assert.Error(t, run(args, &bytes.Buffer{}), args)
+	}
+}
