@@ -35,6 +35,10 @@ func tokenScenarios() []scenario {
 			before: revokeBeforeSecondCall,
 			want:   succeeds(http.StatusOK, 1, 2),
 			shows:  "a revoked token is replaced once, then retried"},
+		{variant: "token without admin scope", path: "/oauth2/resource/admin", creds: oauth2ClientCredentials(),
+			want: fails(1, reauth.ErrForbidden).
+				and(bearerErrorIs("scope", func(b reauth.BearerError) string { return b.Scope }, "admin")),
+			shows: "insufficient_scope on 403: final, no refresh"},
 		{variant: "as bob", path: "/v2/team/app/tags/list", creds: registry(bob, bobPassword),
 			want:  succeeds(http.StatusOK, 2, 1),
 			shows: "token for the scope asked, then held"},
