@@ -58,9 +58,13 @@ type Transport struct {
 	// https requests, which reach the proxy as CONNECT below Base, see
 	// [ConfigureProxy].
 	ProxyCredentials Credentials
-	// Proxy says which proxy a request goes through, as http.Transport.Proxy
-	// does. Nil means Base's own Proxy when Base is an *http.Transport.
-	// ProxyCredentials are sent only to the proxy it names.
+	// Proxy chooses the proxy of each request, as http.Transport.Proxy does.
+	// When Base is an *http.Transport (or nil), the Transport sends through a
+	// copy of it whose Proxy is this one, so the proxy that gets
+	// ProxyCredentials is the proxy the request really goes through. For any
+	// other Base, Proxy must describe how that Base routes. Nil means Base's
+	// own Proxy when Base is an *http.Transport, and no proxy otherwise: a
+	// 407 is then never answered, since it cannot have come from a proxy.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// MaxBufferedBody bounds how much of a request body without GetBody is
@@ -103,9 +107,16 @@ func (t *Transport) config() (*transportConfig, error) {
 		if c.base == nil {
 			c.base = http.DefaultTransport
 		}
-		if c.proxy == nil {
-			if ht, ok := c.base.(*http.Transport); ok {
+		if ht, ok := c.base.(*http.Transport); ok {
+			if c.proxy == nil {
 				c.proxy = ht.Proxy
+			} else {
+				// Route by the same function that decides where proxy
+				// credentials go: answering a 407 with ProxyCredentials is
+				// safe only if the request really went to that proxy.
+				ht = ht.Clone()
+				ht.Proxy = c.proxy
+				c.base = ht
 			}
 		}
 		if c.maxBuf == 0 {

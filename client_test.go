@@ -727,3 +727,26 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return f(r)
 }
+
+func TestTransportProxyIsTheProxyRequestsGoThrough(t *testing.T) {
+	// An origin that answers 407 itself, to harvest proxy credentials.
+	harvester := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="harvest"`)
+		w.WriteHeader(http.StatusProxyAuthRequired)
+	})
+	// The proxy that Transport.Proxy names: it must be where requests go.
+	proxy := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
+		w.WriteHeader(http.StatusProxyAuthRequired)
+	})
+	proxyURL, _ := url.Parse(proxy.URL)
+	tr := &Transport{ // Base nil: http.DefaultTransport, which goes direct to loopback
+		Proxy:            http.ProxyURL(proxyURL),
+		ProxyCredentials: Basic("proxyuser", "proxy-pw-SENTINEL"),
+	}
+	_, err := get(t, clientFor(tr), harvester.URL+"/x")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Zero(t, harvester.count(), "the request went through the named proxy, not direct")
+	require.Equal(t, 2, proxy.count())
+	assert.NotEmpty(t, proxy.requests()[1].ProxyAuthorization)
+}
