@@ -314,6 +314,9 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 		service:  ch.Params["service"],
 		scopes:   parseScopes(ch.Params["scope"]),
 	}
+	if u, err := url.Parse(tr.realm); err == nil {
+		tr.realmBound = originOf(u) == tr.origin || r.Bound(u)
+	}
 	c.mu.Lock()
 	for i, s := range tr.scopes {
 		if h := c.held[heldKey{tr.origin, s.resource}]; h != nil && s.actions != nil && h.realm == tr.realm && h.service == tr.service {
@@ -331,6 +334,9 @@ type tokenRequest struct {
 	origin         origin
 	realm, service string
 	scopes         []scope
+	// realmBound: the realm's origin is the registry's or in
+	// Transport.Origins, so the password or refresh token may go there.
+	realmBound bool
 }
 
 // key identifies the fetch that concurrent requests share.

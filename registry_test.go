@@ -229,9 +229,13 @@ func (c *registryClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// registryClient binds the registry and its realm: the password goes to the
+// realm only when its origin is bound.
 func registryClient(reg *testRegistry, creds Credentials) *http.Client {
-	return clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL}})
+	return clientFor(&Transport{Credentials: creds, Origins: reg.origins()})
 }
+
+func (reg *testRegistry) origins() []string { return []string{reg.URL, reg.realm.Server.URL} }
 
 func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error) {
 	t.Helper()
@@ -517,7 +521,7 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 			if tt.user != "" {
 				creds = Registry(tt.user, testPassword)
 			}
-			rc := NewClient(&Transport{Credentials: creds, Origins: []string{reg.URL}})
+			rc := NewClient(&Transport{Credentials: creds, Origins: reg.origins()})
 			rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
 			_, err := rc.Get(reg.URL + "/v2/team/app/manifests/v1")
 			require.Error(t, err)
@@ -543,7 +547,7 @@ func TestRegistryTokenErrorsAreFinalAndKeepNoEchoedSecret(t *testing.T) {
 		fmt.Fprintf(w, `{"error":"invalid_request","error_description":"bad password %s"}`, testPassword)
 	}
 	reg := newTestRegistry(t, realm)
-	rc := NewClient(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL}})
+	rc := NewClient(&Transport{Credentials: Registry(testUser, testPassword), Origins: reg.origins()})
 	rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
 	_, err := rc.Get(reg.URL + "/v2/team/app/manifests/v1")
 	var te *TokenError
@@ -568,7 +572,7 @@ func TestRegistryTokenFetchEndsWithTheRequestsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", reg.URL+"/v2/team/app/manifests/v1", nil)
-	_, err := (&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}}).RoundTrip(req)
+	_, err := (&Transport{Credentials: Registry("", ""), Origins: reg.origins()}).RoundTrip(req)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	select {
 	case <-fetchEnded:
@@ -743,7 +747,7 @@ func TestRegistryRealmRedirects(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	})
 	pull := func(creds Credentials) error {
-		_, err := get(t, clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL}}), reg.URL+"/v2/team/app/manifests/v1")
+		_, err := get(t, clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL, realm.Server.URL}}), reg.URL+"/v2/team/app/manifests/v1")
 		return err
 	}
 
@@ -824,4 +828,21 @@ func TestParseScopes(t *testing.T) {
 		}
 		assert.Equal(t, tt.want, got, tt.param)
 	}
+}
+
+func TestRegistryPasswordGoesOnlyToABoundRealm(t *testing.T) {
+	realm := newTestRealm(t)
+	reg := newTestRegistry(t, realm)
+	// The registry is bound, its realm (another origin) is not.
+	c := clientFor(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL}})
+	_, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1")
+	require.ErrorIs(t, err, ErrRealmNotAllowed)
+	assert.Contains(t, err.Error(), "Transport.Origins")
+	assert.Empty(t, realm.seen(), "nothing, least of all the password, went to the unbound realm")
+
+	// Anonymous credentials carry no secret: an unbound realm may serve them.
+	c = clientFor(&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}})
+	resp, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

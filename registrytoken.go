@@ -39,6 +39,12 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 	if err := c.checkRealm(ctx, &tr.registry, realm); err != nil {
 		return nil, err
 	}
+	if !tr.realmBound && (c.basic != nil || c.refreshToken(tr.realm, tr.service) != "") {
+		// The registry names the realm; without this check a registry (or
+		// whoever answers for it) could have the password sent anywhere
+		// (DESIGN invariant 4).
+		return nil, &RealmError{Realm: redactURL(realm), Reason: "is not in Transport.Origins; add its origin there to send the registry credentials to it"}
+	}
 	if c.basic != nil && c.basic.err != nil {
 		return nil, finalErr{c.basic.err}
 	}
