@@ -50,6 +50,7 @@ func run(args []string, w io.Writer) error {
 	repo := fs.String("repo", "library/hello", "repository whose tags to list")
 	user := fs.String("user", "", "user name for the token realm (default: anonymous)")
 	password := fs.String("password", "", "password for the token realm")
+	realm := fs.String("realm-origin", "", "origin of the token realm when it is not the registry's, e.g. https://auth.docker.io (the password goes only to bound origins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,12 +66,15 @@ func run(args []string, w io.Writer) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("-url %q: want http(s)://host[:port]", *base)
 	}
-	origin := u.Scheme + "://" + u.Host
+	origins := []string{u.Scheme + "://" + u.Host}
+	if *realm != "" {
+		origins = append(origins, *realm)
+	}
 
 	client := &http.Client{
 		Transport: &reauth.Transport{
 			Credentials: reauth.Registry(*user, *password), // "" "" pulls anonymously
-			Origins:     []string{origin},                  // the credentials go here and to the realm it names
+			Origins:     origins,                           // the registry, and its realm if elsewhere
 		},
 		Timeout: 30 * time.Second,
 	}
