@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -140,14 +141,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, err
 	}
+	if req.URL == nil {
+		closeRequestBody(req)
+		return nil, errors.New("reauth: nil Request.URL")
+	}
 	bound := t.Credentials != nil && cfg.origins.contains(req.URL)
 	var proxy *url.URL
 	// Proxy-Authorization set on a request is seen by the proxy only for
-	// plain http; through a CONNECT tunnel it would reach the origin.
+	// plain http through an http(s) proxy: through a CONNECT tunnel or a
+	// SOCKS proxy it would reach the origin.
 	if t.ProxyCredentials != nil && req.URL.Scheme == "http" && cfg.proxy != nil {
 		if proxy, err = cfg.proxy(req); err != nil {
 			closeRequestBody(req)
 			return nil, err
+		}
+		if proxy != nil && proxy.Scheme != "http" && proxy.Scheme != "https" {
+			proxy = nil
+		}
+	}
+	if bound && req.Host != "" && !strings.EqualFold(req.Host, req.URL.Host) && req.URL.Scheme == "http" && cfg.proxy != nil {
+		// Through a forward proxy the request goes to req.Host, not to the
+		// bound req.URL (RFC 9112 §3.2.2): credentials must not follow.
+		if p, err := cfg.proxy(req); err != nil || p != nil {
+			bound = false
 		}
 	}
 	if !bound && proxy == nil {
@@ -299,7 +315,11 @@ func (x *exchange) send() (*http.Response, error) {
 		r.Body = x.body.firstBody(x.req)
 	}
 	x.attempts++
-	return x.cfg.base.RoundTrip(r)
+	resp, err := x.cfg.base.RoundTrip(r)
+	if resp == nil && err == nil {
+		return nil, errors.New("reauth: Base RoundTripper returned a nil response and a nil error")
+	}
+	return resp, err
 }
 
 // answer decides whether to retry after a 401 or 407: it asks the leg's

@@ -750,3 +750,50 @@ func TestTransportProxyIsTheProxyRequestsGoThrough(t *testing.T) {
 	require.Equal(t, 2, proxy.count())
 	assert.NotEmpty(t, proxy.requests()[1].ProxyAuthorization)
 }
+
+func TestProxyCredentialsNeverReachAnOrigin(t *testing.T) {
+	// A Base that is not an *http.Transport: Transport.Proxy describes it.
+	var seen []*http.Request
+	var mu sync.Mutex
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		seen = append(seen, r)
+		mu.Unlock()
+		h := http.Header{}
+		h.Set("Proxy-Authenticate", `Basic realm="harvest"`)
+		return &http.Response{StatusCode: http.StatusProxyAuthRequired, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	t.Run("through a SOCKS proxy the headers reach the origin", func(t *testing.T) {
+		seen = nil
+		socks, _ := url.Parse("socks5://127.0.0.1:1080")
+		tr := &Transport{Base: base, Proxy: http.ProxyURL(socks), ProxyCredentials: Basic("proxyuser", "proxy-pw-SENTINEL")}
+		resp, err := get(t, clientFor(tr), "http://127.0.0.1:9/x")
+		require.NoError(t, err, "the 407 is passed through, not answered")
+		assert.Equal(t, http.StatusProxyAuthRequired, resp.StatusCode)
+		require.Len(t, seen, 1)
+		assert.Empty(t, seen[0].Header.Get("Proxy-Authorization"))
+	})
+	t.Run("a Host override through a forward proxy is another origin", func(t *testing.T) {
+		seen = nil
+		proxyURL, _ := url.Parse("http://127.0.0.1:3128")
+		tr := &Transport{Base: base, Proxy: http.ProxyURL(proxyURL), Credentials: Bearer(testToken), Origins: []string{"http://127.0.0.1:9"}}
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:9/x", nil)
+		req.Host = "evil.example" // the proxy forwards to this host
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Len(t, seen, 1)
+		assert.Empty(t, seen[0].Header.Get("Authorization"))
+	})
+}
+
+func TestNilURLAndNilResponseAreErrorsNotPanics(t *testing.T) {
+	tr := &Transport{Credentials: Bearer(testToken), Origins: []string{"https://x"}}
+	_, err := tr.RoundTrip(&http.Request{Method: "GET", Header: http.Header{}})
+	assert.ErrorContains(t, err, "nil Request.URL")
+
+	nilBase := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+	tr = &Transport{Base: nilBase, Credentials: Bearer(testToken), Origins: []string{"https://x"}}
+	_, err = tr.RoundTrip(httptest.NewRequest("GET", "https://x/", nil))
+	assert.ErrorContains(t, err, "nil response")
+}
