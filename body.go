@@ -2,6 +2,7 @@ package reauth
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +34,16 @@ func (b *replayableBody) prepare(req *http.Request, limit int64) error {
 	case limit < 0:
 		return nil
 	}
+	// A body that streams slowly must not hold the request past its
+	// context: closing the body ends the read.
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { req.Body.Close() })
 	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	stop()
+	if ctx.Err() != nil {
+		req.Body.Close()
+		return ctx.Err()
+	}
 	if err != nil {
 		req.Body.Close()
 		return fmt.Errorf("reauth: reading the request body to make it replayable: %w", err)

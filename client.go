@@ -352,8 +352,24 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	drainAndClose(resp.Body)
 	l.retried = true
 	l.sent = next
+	x.refreshOtherLegs(l)
 	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Scheme: schemeOf(next)})
 	return true, nil
+}
+
+// refreshOtherLegs asks the legs other than the one retrying for their value
+// again: a Digest answer must not go out twice with one nonce count (RFC 7616
+// §3.4), which a proxy that checks counts would take for a replay.
+func (x *exchange) refreshOtherLegs(retrying *leg) {
+	for i := range x.legs[:x.n] {
+		o := &x.legs[i]
+		if o == retrying || o.sent == "" {
+			continue
+		}
+		if v, err := o.creds.Authorization(&o.ar); err == nil && v != "" && v != o.refused {
+			o.sent = v
+		}
+	}
 }
 
 // checkSendable enforces invariant 4's rule on plain http: Basic and Bearer

@@ -797,3 +797,51 @@ func TestNilURLAndNilResponseAreErrorsNotPanics(t *testing.T) {
 	_, err = tr.RoundTrip(httptest.NewRequest("GET", "https://x/", nil))
 	assert.ErrorContains(t, err, "nil response")
 }
+
+func TestBufferingABodyHonoursTheContext(t *testing.T) {
+	srv := newRecorder(t, basicServer)
+	pr, pw := io.Pipe() // a body that never ends and has no GetBody
+	defer pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, pr)
+	_, err := (&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}}).RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, srv.count())
+}
+
+func TestBothLegsRetryingNeverRepeatADigestNonceCount(t *testing.T) {
+	// 407 (proxy Digest), then 401 (origin): the proxy's answer goes out on
+	// the second and third request, each time with its own nonce count.
+	var proxyValues []string
+	var mu sync.Mutex
+	n := 0
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		proxyValues = append(proxyValues, r.Header.Get("Proxy-Authorization"))
+		h := http.Header{}
+		switch n {
+		case 1:
+			h.Set("Proxy-Authenticate", `Digest realm="proxy", nonce="pn", qop="auth", algorithm=SHA-256`)
+			return &http.Response{StatusCode: 407, Header: h, Body: http.NoBody, Request: r}, nil
+		case 2:
+			h.Set("WWW-Authenticate", `Basic realm="origin"`)
+			return &http.Response{StatusCode: 401, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	proxyURL, _ := url.Parse("http://127.0.0.1:3128")
+	tr := &Transport{
+		Base: base, Proxy: http.ProxyURL(proxyURL),
+		ProxyCredentials: Digest("proxyuser", "proxy-pw-SENTINEL"),
+		Credentials:      Basic(testUser, testPassword), Origins: []string{"http://127.0.0.1:9"},
+	}
+	resp, err := get(t, clientFor(tr), "http://127.0.0.1:9/x")
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	require.Len(t, proxyValues, 3)
+	assert.Contains(t, proxyValues[1], "nc=00000001")
+	assert.Contains(t, proxyValues[2], "nc=00000002", "the origin's retry carries the proxy's next count")
+}
