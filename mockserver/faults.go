@@ -62,9 +62,14 @@ func (s *Server) applyTokenFailure(w http.ResponseWriter, r *http.Request) bool 
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			// The client gave up: nothing is granted to nobody, so that
+			// TokenGrants counts only tokens a client could have received.
+			t.Stop()
+			return true
 		case <-s.done:
+			t.Stop()
+			return true
 		}
-		t.Stop()
 	}
 	if f.Status == 0 {
 		return false
