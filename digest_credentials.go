@@ -166,8 +166,16 @@ func (d *digestCredentials) replaceSpace(s *digestSpace) {
 			return
 		}
 	}
+	if len(d.spaces) >= maxDigestSpaces {
+		// Realms come from servers: keep the newest, so that a server
+		// inventing realms cannot grow the list or the scan of each request.
+		d.spaces = append(d.spaces[:0], d.spaces[1:]...)
+	}
 	d.spaces = append(d.spaces, s)
 }
+
+// maxDigestSpaces bounds the protection spaces one Digest credentials keep.
+const maxDigestSpaces = 64
 
 // answer computes the field value for r and leaves it for Observe.
 func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *digestChallenge, nc uint32) (string, error) {
