@@ -101,6 +101,9 @@ type registryCredentials struct {
 	mu     sync.Mutex
 	held   map[heldKey]*heldToken
 	realms map[string]*realmState // by realm URL
+	// heldRefresh lists the refresh tokens handed out by realms, newest
+	// last, so that errors can be scrubbed of them.
+	heldRefresh []string
 }
 
 // heldKey names a resource ("repository:team/app") of a registry origin.
@@ -458,6 +461,14 @@ func (c *registryCredentials) refreshToken(realm, service string) string {
 func (c *registryCredentials) setRefreshToken(realm, service, rt string) {
 	c.mu.Lock()
 	c.realmState(realm).refresh[service] = rt
+	if rt != "" {
+		// Remembered for redaction even after it is refused or replaced: a
+		// realm may echo an old one in an error.
+		if len(c.heldRefresh) >= maxRealms {
+			c.heldRefresh = c.heldRefresh[1:]
+		}
+		c.heldRefresh = append(c.heldRefresh, rt)
+	}
 	c.mu.Unlock()
 }
 

@@ -846,3 +846,25 @@ func TestRegistryPasswordGoesOnlyToABoundRealm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+func TestRegistryRealmErrorsNeverEchoARotatedRefreshToken(t *testing.T) {
+	const rotated = "ROTATED-REFRESH-SENTINEL-42"
+	realm := newTestRealm(t)
+	realm.refreshToken = rotated
+	reg := newTestRegistry(t, realm)
+	c := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true}))
+	_, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1") // the realm hands out the refresh token
+	require.NoError(t, err)
+
+	realm.override = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"invalid_grant","error_description":"refresh token `+rotated+` revoked\nFAKE LOG LINE"}`)
+	}
+	_, err = do(t, c, http.MethodPost, reg.URL+"/v2/team/app/blobs/uploads/") // push: a new scope, a new fetch
+	var te *TokenError
+	require.ErrorAs(t, err, &te)
+	assert.NotContains(t, err.Error(), rotated)
+	assert.NotContains(t, err.Error(), "\n", "no forged log lines")
+	assert.Contains(t, te.Description, "revoked")
+}

@@ -224,19 +224,21 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 	if description == "" {
 		description = doc.Details
 	}
-	for _, secret := range []string{c.password, c.opts.RefreshToken} {
-		if secret != "" && (strings.Contains(code, secret) || strings.Contains(description, secret)) {
-			return "", ""
-		}
-	}
-	return truncate(code, 100), truncate(description, 300)
+	secrets := c.secrets()
+	return cleanField(code, secrets), cleanField(description, secrets)
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+// secrets lists every secret these credentials hold or held (the password,
+// the Basic value, refresh tokens given or rotated in), so that a realm that echoes one
+// in an error cannot put it into an error string or a log line.
+func (c *registryCredentials) secrets() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []string{c.password, c.opts.RefreshToken}
+	if c.basic != nil {
+		out = append(out, strings.TrimPrefix(c.basic.value, "Basic "))
 	}
-	return s
+	return append(out, c.heldRefresh...)
 }
 
 // tokenResponse is a usable answer of a realm.
