@@ -335,15 +335,11 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	if err := x.req.Context().Err(); err != nil {
 		return false, err
 	}
-	next, err := l.creds.Answer(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.sent, Header: resp.Header})
-	switch {
-	case err != nil:
+	next, err := answerRefusal(l.creds, &l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.sent, Header: resp.Header})
+	if err != nil {
 		return false, err
-	case next == "":
-		return false, ErrNoCredentials
-	case next == l.refused:
-		return false, ErrSameCredentials
-	case x.body != nil && !x.body.replayable:
+	}
+	if x.body != nil && !x.body.replayable {
 		return false, ErrBodyNotReplayable
 	}
 	if err := x.checkSendable(l, next); err != nil {
@@ -355,6 +351,22 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	x.refreshOtherLegs(l)
 	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Scheme: schemeOf(next)})
 	return true, nil
+}
+
+// answerRefusal asks creds for a value answering refusal, and says why there
+// is none: nothing to offer, or only the value just refused (invariant 2).
+// Responses and CONNECT refusals (proxy.go) follow this one rule.
+func answerRefusal(creds Credentials, ar *AuthRequest, refusal *Refusal) (string, error) {
+	next, err := creds.Answer(ar, refusal)
+	switch {
+	case err != nil:
+		return "", err
+	case next == "":
+		return "", ErrNoCredentials
+	case next == refusal.Sent:
+		return "", ErrSameCredentials
+	}
+	return next, nil
 }
 
 // refreshOtherLegs asks the legs other than the one retrying for their value

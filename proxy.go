@@ -180,19 +180,14 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 		e.Err = ErrNoCredentials
 		return e
 	}
-	next, err := pc.creds.Answer(pc.authRequest(ctx, proxyURL, target), &Refusal{
+	next, err := answerRefusal(pc.creds, pc.authRequest(ctx, proxyURL, target), &Refusal{
 		StatusCode: resp.StatusCode, Challenges: e.Challenges, Sent: sent, Header: resp.Header,
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		e.Err = err
-	case next == "":
-		e.Err = ErrNoCredentials
-	case next == sent:
-		e.Err = ErrSameCredentials
-	default:
-		e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, value: next}
+		return e
 	}
+	e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, value: next}
 	return e
 }
 
