@@ -147,8 +147,12 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 	if total > MaxChallengeBytes {
 		return nil, &ParseError{Reason: fmt.Sprintf("field values total %d bytes, over the %d-byte limit", total, MaxChallengeBytes)}
 	}
+	// The challenges are collected on the stack and copied into a result
+	// of their number: one allocation for the slice, without a counting
+	// pass over the input. Only more than len(buf) challenges cost more.
 	var (
-		out      = make([]Challenge, 0, countChallenges(fieldValues))
+		buf      [8]Challenge
+		out      = buf[:0]
 		firstErr error
 	)
 	for i, v := range fieldValues {
@@ -160,9 +164,9 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 		}
 	}
 	if len(out) == 0 {
-		out = nil
+		return nil, firstErr
 	}
-	return out, firstErr
+	return slices.Clone(out), firstErr
 }
 
 // ResponseChallenges returns the challenges of resp: those of its
@@ -173,7 +177,9 @@ func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
 	if resp == nil {
 		return nil, nil
 	}
-	field := "WWW-Authenticate"
+	// Spelt as net/http stores field names (textproto's canonical form), so
+	// that looking them up does not allocate a canonical copy.
+	field := "Www-Authenticate"
 	if resp.StatusCode == http.StatusProxyAuthRequired {
 		field = "Proxy-Authenticate"
 	}
@@ -182,49 +188,6 @@ func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
 		return nil, nil
 	}
 	return ParseChallenges(values...)
-}
-
-// countChallenges estimates how many challenges the field values hold, so
-// that the result is allocated once: it counts the list elements that begin
-// with a token not followed by '=' (an auth-param is "token BWS '='", RFC 9110
-// §11.2), skipping quoted-strings so that commas inside them do not count. It
-// is only a capacity hint: a wrong guess costs an allocation, not correctness.
-func countChallenges(fieldValues []string) int {
-	n := 0
-	for _, s := range fieldValues {
-		elementStart := true
-		for i := 0; i < len(s); i++ {
-			switch c := s[i]; {
-			case c == ',':
-				elementStart = true
-			case isWS(c):
-			case elementStart && isTchar(c):
-				j := i
-				for j < len(s) && isTchar(s[j]) {
-					j++
-				}
-				k := j
-				for k < len(s) && isWS(s[k]) {
-					k++
-				}
-				if k == len(s) || s[k] != '=' {
-					n++
-				}
-				elementStart = false
-				i = j - 1
-			case c == '"':
-				for i++; i < len(s) && s[i] != '"'; i++ {
-					if s[i] == '\\' {
-						i++
-					}
-				}
-				elementStart = false
-			default:
-				elementStart = false
-			}
-		}
-	}
-	return min(n, MaxChallenges)
 }
 
 type challengeParser struct {
@@ -325,11 +288,14 @@ func (p *challengeParser) params(c *Challenge) error {
 		if err != nil {
 			return err
 		}
-		key := lowerASCII(name)
-		if _, dup := c.Params[key]; dup {
+		// A name given twice leaves the map's size unchanged: one map
+		// operation per auth-param instead of a lookup and an insert. The
+		// challenge is dropped with the error, overwritten value and all.
+		n := len(c.Params)
+		c.Params[lowerASCII(name)] = value
+		if len(c.Params) == n {
 			return p.fail(nameStart, "auth-param name given twice in one challenge (RFC 9110 §11.2)")
 		}
-		c.Params[key] = value
 
 		p.skipWS()
 		if p.pos == len(p.s) {
@@ -376,6 +342,14 @@ func (p *challengeParser) quotedString() (string, error) {
 	start := open + 1
 	escapes := 0
 	for i := start; i < len(p.s); i++ {
+		// Runs of plain qdtext, nearly the whole value, at one table
+		// lookup a byte.
+		for i < len(p.s) && qdtextTable[p.s[i]] {
+			i++
+		}
+		if i == len(p.s) {
+			break
+		}
 		switch ch := p.s[i]; {
 		case ch == '"':
 			p.pos = i + 1
@@ -392,7 +366,6 @@ func (p *challengeParser) quotedString() (string, error) {
 			}
 			escapes++
 			i++
-		case isQdtext(ch):
 		default:
 			return "", p.fail(i, "%s not allowed in a quoted-string", describeByte(ch))
 		}
@@ -525,10 +498,11 @@ func isWS(c byte) bool { return c == ' ' || c == '\t' }
 
 // isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
 func isTchar(c byte) bool {
-	return c < 0x80 && tcharTable[c]
+	return tcharTable[c]
 }
 
-var tcharTable = func() (t [128]bool) {
+// tcharTable covers every byte, so that a lookup needs no bounds check.
+var tcharTable = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
@@ -566,6 +540,14 @@ func isToken68Char(c byte) bool {
 func isQdtext(c byte) bool {
 	return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c != 0x7f
 }
+
+// qdtextTable is isQdtext for every byte, for the scanning loop.
+var qdtextTable = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isQdtext(byte(c))
+	}
+	return t
+}()
 
 // isQuotedPairChar reports whether c may follow '\' in a quoted-pair.
 func isQuotedPairChar(c byte) bool {
