@@ -203,15 +203,15 @@ func (d *digestCredentials) Observe(r *AuthRequest, sent string, resp *http.Resp
 		field = "Proxy-Authentication-Info"
 	}
 	values := resp.Header.Values(field)
-	st, ok := r.stash.(*digestStash)
-	if len(values) == 0 || !ok || st.answer.authorization != sent {
+	st := r.stash
+	if len(values) == 0 || st == nil || st.answer.authorization != sent {
 		return nil
 	}
 	var body []byte
 	if st.answer.qop == qopAuthInt && strings.Contains(strings.Join(values, ","), "rspauth") {
 		// rspauth then covers the response body (RFC 7616 §3.5).
 		var err error
-		if body, err = bufferResponseBody(resp, r.maxBody); err != nil {
+		if body, err = bufferResponseBody(resp, r.maxBody()); err != nil {
 			return err
 		}
 	}
