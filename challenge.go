@@ -50,47 +50,48 @@ func (c Challenge) Param(name string) string {
 // values without control characters other than HTAB, which no quoted-string
 // can carry (RFC 9110 §5.6.4).
 func (c Challenge) String() string {
-	var b strings.Builder
-	b.WriteString(c.Scheme)
+	b := append([]byte(nil), c.Scheme...)
 	if c.Token68 != "" {
-		b.WriteByte(' ')
-		b.WriteString(c.Token68)
-		return b.String()
+		b = append(b, ' ')
+		b = append(b, c.Token68...)
+		return string(b)
 	}
 	for i, name := range slices.Sorted(maps.Keys(c.Params)) {
 		if i == 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		} else {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(name)
-		b.WriteByte('=')
-		writeParamValue(&b, c.Params[name])
+		b = append(b, name...)
+		b = append(b, '=')
+		b = appendParamValue(b, c.Params[name])
 	}
-	return b.String()
+	return string(b)
 }
 
-// writeParamValue writes v as a token when it is one, else as a quoted-string
-// (RFC 9110 §5.6.4).
-func writeParamValue(b *strings.Builder, v string) {
+// appendParamValue appends v as a token when it is one, else as a
+// quoted-string (RFC 9110 §5.6.4).
+func appendParamValue(b []byte, v string) []byte {
 	if isToken(v) {
-		b.WriteString(v)
-		return
+		return append(b, v...)
 	}
-	writeQuotedString(b, v)
+	return appendQuotedString(b, v)
 }
 
-// writeQuotedString writes v as a quoted-string, escaping '"' and '\'
+// appendQuotedString appends v as a quoted-string, escaping '"' and '\'
 // (RFC 9110 §5.6.4).
-func writeQuotedString(b *strings.Builder, v string) {
-	b.WriteByte('"')
+func appendQuotedString(b []byte, v string) []byte {
+	b = append(b, '"')
+	start := 0 // v[start:] is not yet appended; runs are appended whole
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {
-			b.WriteByte('\\')
+			b = append(b, v[start:i]...)
+			b = append(b, '\\')
+			start = i
 		}
-		b.WriteByte(v[i])
 	}
-	b.WriteByte('"')
+	b = append(b, v[start:]...)
+	return append(b, '"')
 }
 
 // ParseError reports a field value that does not follow the challenge grammar
