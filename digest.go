@@ -236,11 +236,13 @@ func answerDigest(ch Challenge, in DigestInput) (digestAnswer, error) {
 	if err != nil {
 		return digestAnswer{}, err
 	}
-	return dc.answer(in)
+	return dc.answer(in, nil)
 }
 
 // answer computes the response of RFC 7616 §3.4.1 and writes the field value.
-func (dc *digestChallenge) answer(in DigestInput) (digestAnswer, error) {
+// userHA1, if not nil, is dc.userHA1 of in's username and password, kept
+// from an earlier answer in the same protection space.
+func (dc *digestChallenge) answer(in DigestInput, userHA1 *hexDigest) (digestAnswer, error) {
 	method := in.Method
 	if method == "" {
 		method = "GET"
@@ -270,14 +272,15 @@ func (dc *digestChallenge) answer(in DigestInput) (digestAnswer, error) {
 		a.nc = max(in.Count, 1)
 	}
 
+	if userHA1 != nil {
+		a.ha1 = *userHA1
+	} else {
+		a.ha1 = dc.userHA1(in.Username, in.Password)
+	}
 	d := digester{h: dc.alg.h}
-	// A1 = username ":" realm ":" passwd; for -sess,
-	// H(A1) ":" nonce ":" cnonce (RFC 7616 §3.4.2).
-	d.add(in.Username)
-	d.add(dc.realm)
-	d.add(in.Password)
-	d.sum(&a.ha1)
 	if dc.alg.sess {
+		// For -sess, A1 = H(username ":" realm ":" passwd) ":" nonce ":"
+		// cnonce (RFC 7616 §3.4.2).
 		d.addBytes(a.ha1.bytes())
 		d.add(dc.nonce)
 		d.add(a.cnonce)
@@ -296,6 +299,19 @@ func (dc *digestChallenge) answer(in DigestInput) (digestAnswer, error) {
 	d.response(&a, ha2.bytes(), &response)
 	a.authorization = dc.write(in.Username, &a, response.bytes(), &d)
 	return a, nil
+}
+
+// userHA1 computes H(A1) with A1 = username ":" realm ":" passwd
+// (RFC 7616 §3.4.2): the HA1 of every answer in the protection space, and
+// the start of the session HA1 of the -sess algorithms.
+func (dc *digestChallenge) userHA1(username, password string) hexDigest {
+	d := digester{h: dc.alg.h}
+	d.add(username)
+	d.add(dc.realm)
+	d.add(password)
+	var ha1 hexDigest
+	d.sum(&ha1)
+	return ha1
 }
 
 // chooseQop returns the qop to answer with: the one asked for if offered,
@@ -439,7 +455,7 @@ func checkDigestAuthenticationInfo(ch Challenge, used DigestInput, fieldValue st
 	if used.Cnonce == "" && dc.hasQop {
 		return "", false, errors.New("reauth: Digest cnonce of the request is needed to check rspauth")
 	}
-	a, err := dc.answer(used)
+	a, err := dc.answer(used, nil)
 	if err != nil {
 		return "", false, err
 	}
