@@ -178,13 +178,14 @@ func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
 	if resp == nil {
 		return nil, nil
 	}
-	// Spelt as net/http stores field names (textproto's canonical form), so
-	// that looking them up does not allocate a canonical copy.
+	// Looked up as net/http stores field names, in textproto's canonical
+	// form: Header.Values would canonicalise (and, for "WWW-Authenticate",
+	// allocate) on every call.
 	field := "Www-Authenticate"
 	if resp.StatusCode == http.StatusProxyAuthRequired {
 		field = "Proxy-Authenticate"
 	}
-	values := resp.Header.Values(field)
+	values := resp.Header[field]
 	if len(values) == 0 {
 		return nil, nil
 	}
@@ -447,26 +448,34 @@ func (p *challengeParser) bareTokenBeforeParam(i int) bool {
 	return i < len(p.s) && p.peekParamAfter(i)
 }
 
+// The scanning loops below count in a local variable and store p.pos once:
+// the compiler cannot keep a field behind a pointer in a register.
+
 func (p *challengeParser) token() string {
-	start := p.pos
-	for p.pos < len(p.s) && isTchar(p.s[p.pos]) {
-		p.pos++
+	start, i := p.pos, p.pos
+	for i < len(p.s) && isTchar(p.s[i]) {
+		i++
 	}
-	return p.s[start:p.pos]
+	p.pos = i
+	return p.s[start:i]
 }
 
 func (p *challengeParser) skipWS() {
-	for p.pos < len(p.s) && isWS(p.s[p.pos]) {
-		p.pos++
+	i := p.pos
+	for i < len(p.s) && isWS(p.s[i]) {
+		i++
 	}
+	p.pos = i
 }
 
 // skipListSeparators skips OWS and any number of commas: empty list elements
 // are allowed (RFC 9110 §5.6.1).
 func (p *challengeParser) skipListSeparators() {
-	for p.pos < len(p.s) && (isWS(p.s[p.pos]) || p.s[p.pos] == ',') {
-		p.pos++
+	i := p.pos
+	for i < len(p.s) && (isWS(p.s[i]) || p.s[i] == ',') {
+		i++
 	}
+	p.pos = i
 }
 
 func (p *challengeParser) describe(i int) string {
