@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -458,14 +459,12 @@ func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 
 // cloneHeader copies h as http.Header.Clone does, with room for extra more
 // fields of one value each: it returns the copy and extra spare values that
-// share the copy's one backing array, so that the credentials added to it
-// cost no allocation of their own.
+// share the copy's backing array, so that the credentials added to it cost
+// no allocation of their own. One pass: the array is sized for one value a
+// field, and a field with more grows it (the fields copied before keep
+// their place in the old one).
 func cloneHeader(h http.Header, extra int) (http.Header, []string) {
-	nv := extra
-	for _, vv := range h {
-		nv += len(vv)
-	}
-	sv := make([]string, nv)
+	sv := make([]string, 0, len(h)+extra)
 	h2 := make(http.Header, len(h)+extra)
 	for k, vv := range h {
 		if vv == nil {
@@ -473,11 +472,12 @@ func cloneHeader(h http.Header, extra int) (http.Header, []string) {
 			h2[k] = nil
 			continue
 		}
-		n := copy(sv, vv)
-		h2[k] = sv[:n:n]
-		sv = sv[n:]
+		start := len(sv)
+		sv = append(sv, vv...)
+		h2[k] = sv[start:len(sv):len(sv)]
 	}
-	return h2, sv
+	n := len(sv)
+	return h2, slices.Grow(sv, extra)[n : n+extra]
 }
 
 // readErrorBody reads up to MaxErrorBody bytes of a refusing response's body
