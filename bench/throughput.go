@@ -300,7 +300,7 @@ func runThroughput(cfg *config) ([]*table, []verdict, error) {
 			if c.reauth {
 				verdicts = append(verdicts, verdict{
 					target: fmt.Sprintf("%s, %d clients: throughput ≥ 1/1.03 of %s", c.name, conc, base.name),
-					result: fmt.Sprintf("%s (CPU/call %s)", fmtRatio(cost), fmtRatio(median(cpuRatios))),
+					result: fmt.Sprintf("%s, middle half %.2f–%.2f (CPU/call %s)", fmtRatio(cost), percentile(costs, 25), percentile(costs, 75), fmtRatio(median(cpuRatios))),
 					met:    cost <= 1.03,
 				})
 			}
