@@ -50,47 +50,48 @@ func (c Challenge) Param(name string) string {
 // values without control characters other than HTAB, which no quoted-string
 // can carry (RFC 9110 §5.6.4).
 func (c Challenge) String() string {
-	var b strings.Builder
-	b.WriteString(c.Scheme)
+	b := append([]byte(nil), c.Scheme...)
 	if c.Token68 != "" {
-		b.WriteByte(' ')
-		b.WriteString(c.Token68)
-		return b.String()
+		b = append(b, ' ')
+		b = append(b, c.Token68...)
+		return string(b)
 	}
 	for i, name := range slices.Sorted(maps.Keys(c.Params)) {
 		if i == 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		} else {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(name)
-		b.WriteByte('=')
-		writeParamValue(&b, c.Params[name])
+		b = append(b, name...)
+		b = append(b, '=')
+		b = appendParamValue(b, c.Params[name])
 	}
-	return b.String()
+	return string(b)
 }
 
-// writeParamValue writes v as a token when it is one, else as a quoted-string
-// (RFC 9110 §5.6.4).
-func writeParamValue(b *strings.Builder, v string) {
+// appendParamValue appends v as a token when it is one, else as a
+// quoted-string (RFC 9110 §5.6.4).
+func appendParamValue(b []byte, v string) []byte {
 	if isToken(v) {
-		b.WriteString(v)
-		return
+		return append(b, v...)
 	}
-	writeQuotedString(b, v)
+	return appendQuotedString(b, v)
 }
 
-// writeQuotedString writes v as a quoted-string, escaping '"' and '\'
+// appendQuotedString appends v as a quoted-string, escaping '"' and '\'
 // (RFC 9110 §5.6.4).
-func writeQuotedString(b *strings.Builder, v string) {
-	b.WriteByte('"')
+func appendQuotedString(b []byte, v string) []byte {
+	b = append(b, '"')
+	start := 0 // v[start:] is not yet appended; runs are appended whole
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' || v[i] == '\\' {
-			b.WriteByte('\\')
+			b = append(b, v[start:i]...)
+			b = append(b, '\\')
+			start = i
 		}
-		b.WriteByte(v[i])
 	}
-	b.WriteByte('"')
+	b = append(b, v[start:]...)
+	return append(b, '"')
 }
 
 // ParseError reports a field value that does not follow the challenge grammar
@@ -147,8 +148,12 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 	if total > MaxChallengeBytes {
 		return nil, &ParseError{Reason: fmt.Sprintf("field values total %d bytes, over the %d-byte limit", total, MaxChallengeBytes)}
 	}
+	// The challenges are collected on the stack and copied into a result
+	// of their number: one allocation for the slice, without a counting
+	// pass over the input. Only more than len(buf) challenges cost more.
 	var (
-		out      = make([]Challenge, 0, countChallenges(fieldValues))
+		buf      [8]Challenge
+		out      = buf[:0]
 		firstErr error
 	)
 	for i, v := range fieldValues {
@@ -160,9 +165,9 @@ func ParseChallenges(fieldValues ...string) ([]Challenge, error) {
 		}
 	}
 	if len(out) == 0 {
-		out = nil
+		return nil, firstErr
 	}
-	return out, firstErr
+	return slices.Clone(out), firstErr
 }
 
 // ResponseChallenges returns the challenges of resp: those of its
@@ -173,58 +178,18 @@ func ResponseChallenges(resp *http.Response) ([]Challenge, error) {
 	if resp == nil {
 		return nil, nil
 	}
-	field := "WWW-Authenticate"
+	// Looked up as net/http stores field names, in textproto's canonical
+	// form: Header.Values would canonicalise (and, for "WWW-Authenticate",
+	// allocate) on every call.
+	field := "Www-Authenticate"
 	if resp.StatusCode == http.StatusProxyAuthRequired {
 		field = "Proxy-Authenticate"
 	}
-	values := resp.Header.Values(field)
+	values := resp.Header[field]
 	if len(values) == 0 {
 		return nil, nil
 	}
 	return ParseChallenges(values...)
-}
-
-// countChallenges estimates how many challenges the field values hold, so
-// that the result is allocated once: it counts the list elements that begin
-// with a token not followed by '=' (an auth-param is "token BWS '='", RFC 9110
-// §11.2), skipping quoted-strings so that commas inside them do not count. It
-// is only a capacity hint: a wrong guess costs an allocation, not correctness.
-func countChallenges(fieldValues []string) int {
-	n := 0
-	for _, s := range fieldValues {
-		elementStart := true
-		for i := 0; i < len(s); i++ {
-			switch c := s[i]; {
-			case c == ',':
-				elementStart = true
-			case isWS(c):
-			case elementStart && isTchar(c):
-				j := i
-				for j < len(s) && isTchar(s[j]) {
-					j++
-				}
-				k := j
-				for k < len(s) && isWS(s[k]) {
-					k++
-				}
-				if k == len(s) || s[k] != '=' {
-					n++
-				}
-				elementStart = false
-				i = j - 1
-			case c == '"':
-				for i++; i < len(s) && s[i] != '"'; i++ {
-					if s[i] == '\\' {
-						i++
-					}
-				}
-				elementStart = false
-			default:
-				elementStart = false
-			}
-		}
-	}
-	return min(n, MaxChallenges)
 }
 
 type challengeParser struct {
@@ -325,11 +290,14 @@ func (p *challengeParser) params(c *Challenge) error {
 		if err != nil {
 			return err
 		}
-		key := lowerASCII(name)
-		if _, dup := c.Params[key]; dup {
+		// A name given twice leaves the map's size unchanged: one map
+		// operation per auth-param instead of a lookup and an insert. The
+		// challenge is dropped with the error, overwritten value and all.
+		n := len(c.Params)
+		c.Params[lowerASCII(name)] = value
+		if len(c.Params) == n {
 			return p.fail(nameStart, "auth-param name given twice in one challenge (RFC 9110 §11.2)")
 		}
-		c.Params[key] = value
 
 		p.skipWS()
 		if p.pos == len(p.s) {
@@ -376,6 +344,14 @@ func (p *challengeParser) quotedString() (string, error) {
 	start := open + 1
 	escapes := 0
 	for i := start; i < len(p.s); i++ {
+		// Runs of plain qdtext, nearly the whole value, at one table
+		// lookup a byte.
+		for i < len(p.s) && qdtextTable[p.s[i]] {
+			i++
+		}
+		if i == len(p.s) {
+			break
+		}
 		switch ch := p.s[i]; {
 		case ch == '"':
 			p.pos = i + 1
@@ -392,7 +368,6 @@ func (p *challengeParser) quotedString() (string, error) {
 			}
 			escapes++
 			i++
-		case isQdtext(ch):
 		default:
 			return "", p.fail(i, "%s not allowed in a quoted-string", describeByte(ch))
 		}
@@ -473,26 +448,34 @@ func (p *challengeParser) bareTokenBeforeParam(i int) bool {
 	return i < len(p.s) && p.peekParamAfter(i)
 }
 
+// The scanning loops below count in a local variable and store p.pos once:
+// the compiler cannot keep a field behind a pointer in a register.
+
 func (p *challengeParser) token() string {
-	start := p.pos
-	for p.pos < len(p.s) && isTchar(p.s[p.pos]) {
-		p.pos++
+	start, i := p.pos, p.pos
+	for i < len(p.s) && isTchar(p.s[i]) {
+		i++
 	}
-	return p.s[start:p.pos]
+	p.pos = i
+	return p.s[start:i]
 }
 
 func (p *challengeParser) skipWS() {
-	for p.pos < len(p.s) && isWS(p.s[p.pos]) {
-		p.pos++
+	i := p.pos
+	for i < len(p.s) && isWS(p.s[i]) {
+		i++
 	}
+	p.pos = i
 }
 
 // skipListSeparators skips OWS and any number of commas: empty list elements
 // are allowed (RFC 9110 §5.6.1).
 func (p *challengeParser) skipListSeparators() {
-	for p.pos < len(p.s) && (isWS(p.s[p.pos]) || p.s[p.pos] == ',') {
-		p.pos++
+	i := p.pos
+	for i < len(p.s) && (isWS(p.s[i]) || p.s[i] == ',') {
+		i++
 	}
+	p.pos = i
 }
 
 func (p *challengeParser) describe(i int) string {
@@ -525,10 +508,11 @@ func isWS(c byte) bool { return c == ' ' || c == '\t' }
 
 // isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
 func isTchar(c byte) bool {
-	return c < 0x80 && tcharTable[c]
+	return tcharTable[c]
 }
 
-var tcharTable = func() (t [128]bool) {
+// tcharTable covers every byte, so that a lookup needs no bounds check.
+var tcharTable = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
@@ -566,6 +550,14 @@ func isToken68Char(c byte) bool {
 func isQdtext(c byte) bool {
 	return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c != 0x7f
 }
+
+// qdtextTable is isQdtext for every byte, for the scanning loop.
+var qdtextTable = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isQdtext(byte(c))
+	}
+	return t
+}()
 
 // isQuotedPairChar reports whether c may follow '\' in a quoted-pair.
 func isQuotedPairChar(c byte) bool {

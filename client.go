@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -175,25 +176,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	x := &exchange{t: t, cfg: cfg, req: req}
+	// Nearly every request has one leg, kept in x.one so that the state of
+	// a call is a single small allocation.
+	x.legs = x.one[:0]
+	if proxy != nil && bound {
+		x.legs = make([]leg, 0, 2)
+	}
 	// The proxy leg comes first: a 407 is answered before the origin sees
 	// the request at all.
 	if proxy != nil {
-		x.legs[x.n] = leg{
-			creds: t.ProxyCredentials,
-			field: "Proxy-Authorization",
-			ar:    AuthRequest{Request: req, Proxy: proxy, Base: cfg.base, maxBody: cfg.maxBody},
-		}
-		x.proxy = &x.legs[x.n]
-		x.n++
+		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Proxy: proxy, Base: cfg.base, x: x}})
 	}
 	if bound {
-		x.legs[x.n] = leg{
-			creds: t.Credentials,
-			field: "Authorization",
-			ar:    AuthRequest{Request: req, Base: cfg.base, origins: cfg.origins, maxBody: cfg.maxBody},
-		}
-		x.origin = &x.legs[x.n]
-		x.n++
+		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Base: cfg.base, x: x}})
 	}
 	return x.run()
 }
@@ -202,30 +197,63 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Authorization) or to the proxy (407, Proxy-Authorization). Each has its
 // own single retry.
 type leg struct {
-	creds Credentials
-	field string
-	ar    AuthRequest
-	sent  string // the value on the request being sent, "" for none
+	ar   AuthRequest // ar.Proxy is set for the proxy's leg
+	sent string      // the value on the request being sent, "" for none
 	// refused is the value of the first refusal. One retry per leg means a
 	// second refusal is final, so no other value needs remembering.
 	refused string
 	retried bool
 }
 
+// field is the header field the leg's credentials go in.
+func (l *leg) field() string {
+	if l.ar.Proxy != nil {
+		return "Proxy-Authorization"
+	}
+	return "Authorization"
+}
+
+// creds returns the credentials that answer for l: ProxyCredentials for
+// the proxy, Credentials for the origin.
+func (x *exchange) creds(l *leg) Credentials {
+	if l.ar.Proxy != nil {
+		return x.t.ProxyCredentials
+	}
+	return x.t.Credentials
+}
+
 // exchange is the state of one RoundTrip call with authentication.
 type exchange struct {
-	t        *Transport
-	cfg      *transportConfig
-	req      *http.Request
-	legs     [2]leg // proxy first, then origin; legs[:n] are in use
-	n        int
-	origin   *leg            // &legs[i] when the request goes to a bound origin
-	proxy    *leg            // &legs[i] when it goes through a proxy with ProxyCredentials
+	t    *Transport
+	cfg  *transportConfig
+	req  *http.Request
+	legs []leg // proxy first, then origin
+	// one holds the only leg of a request with one, which is nearly every
+	// request: a proxy and an origin to authenticate to need two.
+	one      [1]leg
 	body     *replayableBody // nil when the request has no body
 	attempts int
 	// connectRetried: the request was sent again after a CONNECT 407
 	// (ConfigureProxy), that challenge kind's one retry.
 	connectRetried bool
+}
+
+// origin returns the leg to the bound origin, nil when the request does not
+// go to one.
+func (x *exchange) origin() *leg {
+	if n := len(x.legs); n > 0 && x.legs[n-1].ar.Proxy == nil {
+		return &x.legs[n-1]
+	}
+	return nil
+}
+
+// proxy returns the leg to the proxy, nil when the request does not go
+// through one with ProxyCredentials.
+func (x *exchange) proxy() *leg {
+	if len(x.legs) > 0 && x.legs[0].ar.Proxy != nil {
+		return &x.legs[0]
+	}
+	return nil
 }
 
 func (x *exchange) run() (*http.Response, error) {
@@ -236,13 +264,10 @@ func (x *exchange) run() (*http.Response, error) {
 		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
 			return nil, err
 		}
-		for i := range x.legs[:x.n] {
-			x.legs[i].ar.body = x.body
-		}
 	}
-	for i := range x.legs[:x.n] {
+	for i := range x.legs {
 		l := &x.legs[i]
-		v, err := l.creds.Authorization(&l.ar)
+		v, err := x.creds(l).Authorization(&l.ar)
 		if err == nil {
 			err = x.checkSendable(l, v)
 		}
@@ -262,7 +287,7 @@ func (x *exchange) run() (*http.Response, error) {
 		}
 		l := x.legFor(resp.StatusCode)
 		if l == nil {
-			if x.origin != nil {
+			if x.origin() != nil {
 				if err := x.finalStatus(resp); err != nil {
 					return nil, err
 				}
@@ -278,11 +303,11 @@ func (x *exchange) run() (*http.Response, error) {
 
 // legFor returns the leg that a response status challenges, or nil.
 func (x *exchange) legFor(status int) *leg {
-	switch {
-	case status == http.StatusUnauthorized && x.origin != nil:
-		return x.origin
-	case status == http.StatusProxyAuthRequired && x.proxy != nil:
-		return x.proxy
+	switch status {
+	case http.StatusUnauthorized:
+		return x.origin()
+	case http.StatusProxyAuthRequired:
+		return x.proxy()
 	}
 	return nil
 }
@@ -293,15 +318,14 @@ func (x *exchange) legFor(status int) *leg {
 func (x *exchange) send() (*http.Response, error) {
 	r := new(http.Request)
 	*r = *x.req
-	r.Header = x.req.Header.Clone()
-	if r.Header == nil {
-		r.Header = make(http.Header, 2)
-	}
-	for i := range x.legs[:x.n] {
+	h, spare := cloneHeader(x.req.Header, len(x.legs))
+	for i := range x.legs {
 		if l := &x.legs[i]; l.sent != "" {
-			r.Header[l.field] = []string{l.sent}
+			spare[i] = l.sent
+			h[l.field()] = spare[i : i+1 : i+1]
 		}
 	}
+	r.Header = h
 	switch {
 	case x.body == nil:
 		// No body: nothing to replay.
@@ -335,7 +359,7 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	if err := x.req.Context().Err(); err != nil {
 		return false, err
 	}
-	next, err := answerRefusal(l.creds, &l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.sent, Header: resp.Header})
+	next, err := answerRefusal(x.creds(l), &l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.refused, Header: resp.Header})
 	if err != nil {
 		return false, err
 	}
@@ -373,12 +397,12 @@ func answerRefusal(creds Credentials, ar *AuthRequest, refusal *Refusal) (string
 // again: a Digest answer must not go out twice with one nonce count (RFC 7616
 // §3.4), which a proxy that checks counts would take for a replay.
 func (x *exchange) refreshOtherLegs(retrying *leg) {
-	for i := range x.legs[:x.n] {
+	for i := range x.legs {
 		o := &x.legs[i]
 		if o == retrying || o.sent == "" {
 			continue
 		}
-		if v, err := o.creds.Authorization(&o.ar); err == nil && v != "" && v != o.refused {
+		if v, err := x.creds(o).Authorization(&o.ar); err == nil && v != "" && v != o.refused {
 			o.sent = v
 		}
 	}
@@ -478,12 +502,12 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 // observe hands the response to credentials that learn from responses
 // (Digest's Authentication-Info).
 func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
-	for i := range x.legs[:x.n] {
+	for i := range x.legs {
 		l := &x.legs[i]
 		if l.sent == "" {
 			continue
 		}
-		if o, ok := l.creds.(ResponseObserver); ok {
+		if o, ok := x.creds(l).(ResponseObserver); ok {
 			if err := o.Observe(&l.ar, l.sent, resp); err != nil {
 				drainAndClose(resp.Body)
 				return nil, err
@@ -491,6 +515,29 @@ func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// cloneHeader copies h as http.Header.Clone does, with room for extra more
+// fields of one value each: it returns the copy and extra spare values that
+// share the copy's backing array, so that the credentials added to it cost
+// no allocation of their own. One pass: the array is sized for one value a
+// field, and a field with more grows it (the fields copied before keep
+// their place in the old one).
+func cloneHeader(h http.Header, extra int) (http.Header, []string) {
+	sv := make([]string, 0, len(h)+extra)
+	h2 := make(http.Header, len(h)+extra)
+	for k, vv := range h {
+		if vv == nil {
+			// Preserve nil values: ReverseProxy distinguishes them.
+			h2[k] = nil
+			continue
+		}
+		start := len(sv)
+		sv = append(sv, vv...)
+		h2[k] = sv[start:len(sv):len(sv)]
+	}
+	n := len(sv)
+	return h2, slices.Grow(sv, extra)[n : n+extra]
 }
 
 // readErrorBody reads up to MaxErrorBody bytes of a refusing response's body

@@ -50,10 +50,10 @@ type AuthRequest struct {
 	// credentials.
 	Base http.RoundTripper
 
-	body    *replayableBody
-	maxBody int64
-	origins *originSet
-	stash   any // per-request state of reauth's own Credentials (Digest's answer)
+	// x is the RoundTrip call the request belongs to, for its body and the
+	// Transport's settings; nil for a CONNECT (see ConfigureProxy).
+	x     *exchange
+	stash *digestStash // Digest's answer, for its Observe
 }
 
 // Origin returns the origin ("scheme://host:port", lower case, port always
@@ -61,6 +61,8 @@ type AuthRequest struct {
 // proxy's for proxy credentials. Credentials that keep state per protection
 // space key it by this (and by realm).
 func (r *AuthRequest) Origin() string {
+	// Computed on each call rather than kept: an AuthRequest is made for
+	// every request, and few Credentials ask.
 	if r.Proxy != nil {
 		return canonicalOrigin(r.Proxy)
 	}
@@ -80,17 +82,26 @@ func (r *AuthRequest) origin() origin {
 // may be sent to: Digest uses it to keep a challenge's domain (RFC 7616 §3.3)
 // within Transport.Origins.
 func (r *AuthRequest) Bound(u *url.URL) bool {
-	return r.origins != nil && r.origins.contains(u)
+	return r.x != nil && r.x.cfg.origins.contains(u)
 }
 
 // Body returns the request body for schemes that sign it (Digest qop=auth-int).
 // It is available when the body is replayable (GetBody, or buffered by the
 // Transport) and at most Transport.MaxBufferedBody bytes long.
 func (r *AuthRequest) Body() ([]byte, error) {
-	if r.body == nil {
+	if r.x == nil || r.x.body == nil {
 		return nil, nil
 	}
-	return r.body.bytes(r.maxBody)
+	return r.x.body.bytes(r.maxBody())
+}
+
+// maxBody is how much of a body may be read to sign it or to verify a
+// response; 0 outside a RoundTrip, where there is no body.
+func (r *AuthRequest) maxBody() int64 {
+	if r.x == nil {
+		return 0
+	}
+	return r.x.cfg.maxBody
 }
 
 // Refusal describes a 401 or 407 that the Credentials are asked to answer.

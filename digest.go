@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"strings"
 )
 
@@ -47,23 +46,57 @@ type DigestInput struct {
 // digestAlgorithm is one algorithm of the Digest algorithm registry
 // (RFC 7616 §3.3, §6.1).
 type digestAlgorithm struct {
-	name    string           // as registered; matched case-insensitively
-	newHash func() hash.Hash // H of RFC 7616 §3.4.1
-	sess    bool             // HA1 is bound to nonce and cnonce (§3.4.2)
-	rank    int              // strength; see digestChallengeStrength
+	name string     // as registered; matched case-insensitively
+	h    digestHash // H of RFC 7616 §3.4.1
+	sess bool       // HA1 is bound to nonce and cnonce (§3.4.2)
+	rank int        // strength; see digestChallengeStrength
 }
 
 // digestAlgorithms lists what this package can answer. SHA-512-256 is FIPS
 // 180-4 SHA-512/256, with its own initial hash value: a truncated SHA-512
 // gives other digests (RFC 7616 erratum 4897).
 var digestAlgorithms = [...]digestAlgorithm{
-	{"MD5", md5.New, false, 2},
-	{"MD5-sess", md5.New, true, 1},
-	{"SHA-256", sha256.New, false, 4},
-	{"SHA-256-sess", sha256.New, true, 3},
-	{"SHA-512-256", sha512.New512_256, false, 6},
-	{"SHA-512-256-sess", sha512.New512_256, true, 5},
+	{"MD5", hashMD5, false, 2},
+	{"MD5-sess", hashMD5, true, 1},
+	{"SHA-256", hashSHA256, false, 4},
+	{"SHA-256-sess", hashSHA256, true, 3},
+	{"SHA-512-256", hashSHA512_256, false, 6},
+	{"SHA-512-256-sess", hashSHA512_256, true, 5},
 }
+
+// digestHash is a hash function of the registry. It hashes with the
+// one-shot functions of crypto/md5, crypto/sha256 and crypto/sha512, which
+// work on the caller's stack: a hash.Hash would be an allocation.
+type digestHash int
+
+const (
+	hashMD5 digestHash = iota
+	hashSHA256
+	hashSHA512_256
+)
+
+// appendHex appends H(data) to dst as lower-case hex.
+func (h digestHash) appendHex(dst, data []byte) []byte {
+	switch h {
+	case hashMD5:
+		sum := md5.Sum(data)
+		return hex.AppendEncode(dst, sum[:])
+	case hashSHA256:
+		sum := sha256.Sum256(data)
+		return hex.AppendEncode(dst, sum[:])
+	}
+	sum := sha512.Sum512_256(data)
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// hexDigest is a digest as lower-case hex, held in place so that computing
+// it allocates nothing: up to 64 digits (SHA-256, SHA-512/256).
+type hexDigest struct {
+	b [64]byte
+	n int
+}
+
+func (h *hexDigest) bytes() []byte { return h.b[:h.n] }
 
 func lookupDigestAlgorithm(name string) *digestAlgorithm {
 	for i := range digestAlgorithms {
@@ -127,8 +160,10 @@ func parseDigestChallenge(ch Challenge) (digestChallenge, error) {
 	if qop, dc.hasQop = ch.Params["qop"]; dc.hasQop {
 		// qop-options is a quoted, comma-separated list; unknown values are
 		// ignored (RFC 7616 §3.3).
-		for _, opt := range strings.Split(qop, ",") {
-			opt = strings.Trim(opt, " \t")
+		for opts := qop; opts != ""; {
+			var opt string
+			opt, opts, _ = strings.Cut(opts, ",")
+			opt = trimOWS(opt)
 			dc.auth = dc.auth || strings.EqualFold(opt, qopAuth)
 			dc.authInt = dc.authInt || strings.EqualFold(opt, qopAuthInt)
 		}
@@ -166,11 +201,11 @@ func digestChallengeStrength(ch Challenge) int {
 type digestAnswer struct {
 	authorization string // `Digest username="…", …`
 	alg           *digestAlgorithm
-	ha1           string // hex H(A1), session HA1 for -sess; secret
+	ha1           hexDigest // H(A1), session HA1 for -sess; secret
 	nonce         string
 	uri           string
 	cnonce        string // "" in the RFC 2069 form
-	nc            string // 8 hex digits; "" in the RFC 2069 form
+	nc            uint32 // nonce count; 0 in the RFC 2069 form
 	qop           string // "auth", "auth-int", or "" (RFC 2069)
 }
 
@@ -201,11 +236,13 @@ func answerDigest(ch Challenge, in DigestInput) (digestAnswer, error) {
 	if err != nil {
 		return digestAnswer{}, err
 	}
-	return dc.answer(in)
+	return dc.answer(in, nil)
 }
 
 // answer computes the response of RFC 7616 §3.4.1 and writes the field value.
-func (dc *digestChallenge) answer(in DigestInput) (digestAnswer, error) {
+// userHA1, if not nil, is dc.userHA1 of in's username and password, kept
+// from an earlier answer in the same protection space.
+func (dc *digestChallenge) answer(in DigestInput, userHA1 *hexDigest) (digestAnswer, error) {
 	method := in.Method
 	if method == "" {
 		method = "GET"
@@ -232,30 +269,49 @@ func (dc *digestChallenge) answer(in DigestInput) (digestAnswer, error) {
 		} else if !isFieldText(a.cnonce) {
 			return digestAnswer{}, errors.New("reauth: Digest cnonce contains a control character")
 		}
-		count := in.Count
-		if count == 0 {
-			count = 1
-		}
-		a.nc = formatNonceCount(count)
+		a.nc = max(in.Count, 1)
 	}
 
-	d := newDigester(dc.alg)
-	defer d.wipe()
-	// A1 = username ":" realm ":" passwd; for -sess,
-	// H(A1) ":" nonce ":" cnonce (RFC 7616 §3.4.2).
-	a.ha1 = d.sum(in.Username, dc.realm, in.Password)
+	if userHA1 != nil {
+		a.ha1 = *userHA1
+	} else {
+		a.ha1 = dc.userHA1(in.Username, in.Password)
+	}
+	d := digester{h: dc.alg.h}
 	if dc.alg.sess {
-		a.ha1 = d.sum(a.ha1, dc.nonce, a.cnonce)
+		// For -sess, A1 = H(username ":" realm ":" passwd) ":" nonce ":"
+		// cnonce (RFC 7616 §3.4.2).
+		d.addBytes(a.ha1.bytes())
+		d.add(dc.nonce)
+		d.add(a.cnonce)
+		d.sum(&a.ha1)
 	}
 	// A2 = Method ":" request-uri [ ":" H(entity-body) ] (§3.4.3).
-	var ha2 string
+	var ha2, response hexDigest
+	d.add(method)
+	d.add(in.URI)
 	if qop == qopAuthInt {
-		ha2 = d.sum(method, in.URI, d.sumBytes(in.Body))
-	} else {
-		ha2 = d.sum(method, in.URI)
+		var body hexDigest
+		body.n = len(dc.alg.h.appendHex(body.b[:0], in.Body))
+		d.addBytes(body.bytes())
 	}
-	a.authorization = dc.write(in.Username, &a, d.response(&a, ha2), d)
+	d.sum(&ha2)
+	d.response(&a, ha2.bytes(), &response)
+	a.authorization = dc.write(in.Username, &a, response.bytes(), &d)
 	return a, nil
+}
+
+// userHA1 computes H(A1) with A1 = username ":" realm ":" passwd
+// (RFC 7616 §3.4.2): the HA1 of every answer in the protection space, and
+// the start of the session HA1 of the -sess algorithms.
+func (dc *digestChallenge) userHA1(username, password string) hexDigest {
+	d := digester{h: dc.alg.h}
+	d.add(username)
+	d.add(dc.realm)
+	d.add(password)
+	var ha1 hexDigest
+	d.sum(&ha1)
+	return ha1
 }
 
 // chooseQop returns the qop to answer with: the one asked for if offered,
@@ -280,52 +336,57 @@ func (dc *digestChallenge) chooseQop(asked string) (string, error) {
 
 // write serialises the credentials in the order of RFC 7616 §3.9's examples.
 // Values RFC 7616 §3.4 gives as quoted-string are always quoted; algorithm,
-// qop, nc and userhash are tokens.
-func (dc *digestChallenge) write(username string, a *digestAnswer, response string, d *digester) string {
-	var b strings.Builder
-	b.Grow(160 + 2*(len(username)+len(dc.realm)+len(dc.nonce)+len(a.uri)+len(dc.opaque)+len(a.cnonce)))
-	b.WriteString("Digest ")
+// qop, nc and userhash are tokens. The value is put together on the stack
+// and copied once into the string: its only allocation, of its exact size.
+func (dc *digestChallenge) write(username string, a *digestAnswer, response []byte, d *digester) string {
+	b := make([]byte, 0, 512)
+	b = append(b, "Digest "...)
 	switch {
 	case dc.userhash:
 		// username = H(unq(username) ":" unq(realm)) (§3.4.4).
-		b.WriteString(`username="`)
-		b.WriteString(d.sum(username, dc.realm))
-		b.WriteString(`", userhash=true`)
+		var uh hexDigest
+		d.add(username)
+		d.add(dc.realm)
+		d.sum(&uh)
+		b = append(b, `username="`...)
+		b = append(b, uh.bytes()...)
+		b = append(b, `", userhash=true`...)
 	case isFieldText(username) && isASCII(username):
-		b.WriteString("username=")
-		writeQuotedString(&b, username)
+		b = append(b, "username="...)
+		b = appendQuotedString(b, username)
 	default:
 		// Not representable as a quoted-string of printable ASCII (§3.4).
-		b.WriteString("username*=UTF-8''")
-		writeExtValueChars(&b, username)
+		b = append(b, "username*=UTF-8''"...)
+		b = appendExtValueChars(b, username)
 	}
-	b.WriteString(", realm=")
-	writeQuotedString(&b, dc.realm)
-	b.WriteString(", uri=")
-	writeQuotedString(&b, a.uri)
+	b = append(b, ", realm="...)
+	b = appendQuotedString(b, dc.realm)
+	b = append(b, ", uri="...)
+	b = appendQuotedString(b, a.uri)
 	if dc.algorithm != "" {
 		// Echoed as the challenge gave it (§3.4); absent stays absent.
-		b.WriteString(", algorithm=")
-		b.WriteString(dc.algorithm)
+		b = append(b, ", algorithm="...)
+		b = append(b, dc.algorithm...)
 	}
-	b.WriteString(", nonce=")
-	writeQuotedString(&b, dc.nonce)
+	b = append(b, ", nonce="...)
+	b = appendQuotedString(b, dc.nonce)
 	if a.qop != "" {
-		b.WriteString(", nc=")
-		b.WriteString(a.nc)
-		b.WriteString(", cnonce=")
-		writeQuotedString(&b, a.cnonce)
-		b.WriteString(", qop=")
-		b.WriteString(a.qop)
+		nc := formatNonceCount(a.nc)
+		b = append(b, ", nc="...)
+		b = append(b, nc[:]...)
+		b = append(b, ", cnonce="...)
+		b = appendQuotedString(b, a.cnonce)
+		b = append(b, ", qop="...)
+		b = append(b, a.qop...)
 	}
-	b.WriteString(`, response="`)
-	b.WriteString(response)
-	b.WriteByte('"')
+	b = append(b, `, response="`...)
+	b = append(b, response...)
+	b = append(b, '"')
 	if dc.hasOpaque {
-		b.WriteString(", opaque=")
-		writeQuotedString(&b, dc.opaque)
+		b = append(b, ", opaque="...)
+		b = appendQuotedString(b, dc.opaque)
 	}
-	return b.String()
+	return string(b)
 }
 
 // checkAuthenticationInfo verifies the Authentication-Info field value the
@@ -348,24 +409,39 @@ func (a *digestAnswer) checkAuthenticationInfo(fieldValue string, responseBody [
 	if !ok {
 		return params["nextnonce"], false, nil
 	}
-	for _, p := range [...]struct{ name, want string }{{"qop", a.qop}, {"cnonce", a.cnonce}, {"nc", a.nc}} {
+	nc := ""
+	if a.qop != "" {
+		b := formatNonceCount(a.nc)
+		nc = string(b[:])
+	}
+	for _, p := range [...]struct{ name, want string }{{"qop", a.qop}, {"cnonce", a.cnonce}, {"nc", nc}} {
 		if got, ok := params[p.name]; ok && !strings.EqualFold(got, p.want) {
 			return "", false, fmt.Errorf("%w: %s is not the request's", ErrDigestRspauth, p.name)
 		}
 	}
-	d := newDigester(a.alg)
-	defer d.wipe()
-	var ha2 string
-	if a.qop == qopAuthInt {
-		ha2 = d.sum("", a.uri, d.sumBytes(responseBody))
-	} else {
-		ha2 = d.sum("", a.uri)
-	}
-	want := d.response(a, ha2)
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(rspauth)), []byte(want)) != 1 {
+	want := a.rspauth(responseBody)
+	if subtle.ConstantTimeCompare([]byte(strings.ToLower(rspauth)), want.bytes()) != 1 {
 		return "", false, fmt.Errorf("%w: rspauth does not match", ErrDigestRspauth)
 	}
 	return params["nextnonce"], true, nil
+}
+
+// rspauth computes the rspauth the server should send for the request a
+// answered: the response with an empty method, A2 = ":" uri, or
+// ":" uri ":" H(entity-body) for auth-int (RFC 2617 §3.2.3).
+func (a *digestAnswer) rspauth(responseBody []byte) hexDigest {
+	d := digester{h: a.alg.h}
+	var ha2, out hexDigest
+	d.add("")
+	d.add(a.uri)
+	if a.qop == qopAuthInt {
+		var body hexDigest
+		body.n = len(a.alg.h.appendHex(body.b[:0], responseBody))
+		d.addBytes(body.bytes())
+	}
+	d.sum(&ha2)
+	d.response(a, ha2.bytes(), &out)
+	return out
 }
 
 // checkDigestAuthenticationInfo is [digestAnswer.checkAuthenticationInfo] for
@@ -379,7 +455,7 @@ func checkDigestAuthenticationInfo(ch Challenge, used DigestInput, fieldValue st
 	if used.Cnonce == "" && dc.hasQop {
 		return "", false, errors.New("reauth: Digest cnonce of the request is needed to check rspauth")
 	}
-	a, err := dc.answer(used)
+	a, err := dc.answer(used, nil)
 	if err != nil {
 		return "", false, err
 	}
@@ -400,49 +476,75 @@ func parseAuthParams(fieldValue string) (map[string]string, error) {
 	return chs[0].Params, nil
 }
 
-// digester computes H and KD of RFC 7616 §3.4.1 with one hash state and one
-// buffer for all the digests of an answer.
+// digester computes H and KD of RFC 7616 §3.4.1 without allocating: the
+// parts of the data to hash are joined in an array of its own, which lives
+// on its user's stack (only data that outgrows it, a long URI say, goes to
+// the heap), and each digest goes into a hexDigest. KD(secret, data) is the
+// digest of secret and data as parts.
 type digester struct {
-	h   hash.Hash
-	buf []byte
-	out [64]byte // room for the largest digest, so Sum does not allocate
+	h     digestHash
+	parts int
+	n     int // bytes of buf in use
+	buf   [512]byte
+	long  []byte // the data instead of buf, once it has outgrown buf
 }
 
-func newDigester(alg *digestAlgorithm) *digester {
-	return &digester{h: alg.newHash(), buf: make([]byte, 0, 256)}
-}
+// add appends a part of the data to hash; parts are joined by ':'.
+func (d *digester) add(part string) { addPart(d, part) }
 
-// sum returns H(parts joined by ":") as lower-case hex. KD(secret, data) is
-// sum(secret, data).
-func (d *digester) sum(parts ...string) string {
-	d.buf = d.buf[:0]
-	for i, p := range parts {
-		if i > 0 {
-			d.buf = append(d.buf, ':')
-		}
-		d.buf = append(d.buf, p...)
+// addBytes is add for a part held as bytes, such as a digest.
+func (d *digester) addBytes(part []byte) { addPart(d, part) }
+
+func addPart[T string | []byte](d *digester, part T) {
+	if d.parts > 0 {
+		putData(d, ":")
 	}
-	return d.sumBytes(d.buf)
+	putData(d, part)
+	d.parts++
 }
 
-// sumBytes returns H(data) as lower-case hex.
-func (d *digester) sumBytes(data []byte) string {
-	d.h.Reset()
-	d.h.Write(data)
-	return hex.EncodeToString(d.h.Sum(d.out[:0]))
+func putData[T string | []byte](d *digester, p T) {
+	if d.long == nil && d.n+len(p) <= len(d.buf) {
+		d.n += copy(d.buf[d.n:], p)
+		return
+	}
+	if d.long == nil {
+		d.long = append(make([]byte, 0, 2*(d.n+len(p))), d.buf[:d.n]...)
+		clear(d.buf[:d.n]) // it may hold the password
+	}
+	d.long = append(d.long, p...)
+}
+
+// sum puts H(the parts added) into out and starts a new digest. It clears
+// the data it hashed, which may hold the password.
+func (d *digester) sum(out *hexDigest) {
+	data := d.buf[:d.n]
+	if d.long != nil {
+		data = d.long
+	}
+	out.n = len(d.h.appendHex(out.b[:0], data))
+	clear(data)
+	d.n, d.parts = 0, 0
+	if d.long != nil {
+		d.long = d.long[:0]
+	}
 }
 
 // response computes KD(HA1, nonce ":" nc ":" cnonce ":" qop ":" HA2), or
-// KD(HA1, nonce ":" HA2) without qop (RFC 7616 §3.4.1, RFC 2069 §2.1.2).
-func (d *digester) response(a *digestAnswer, ha2 string) string {
-	if a.qop == "" {
-		return d.sum(a.ha1, a.nonce, ha2)
+// KD(HA1, nonce ":" HA2) without qop (RFC 7616 §3.4.1, RFC 2069 §2.1.2),
+// into out.
+func (d *digester) response(a *digestAnswer, ha2 []byte, out *hexDigest) {
+	d.addBytes(a.ha1.bytes())
+	d.add(a.nonce)
+	if a.qop != "" {
+		nc := formatNonceCount(a.nc)
+		d.addBytes(nc[:])
+		d.add(a.cnonce)
+		d.add(a.qop)
 	}
-	return d.sum(a.ha1, a.nonce, a.nc, a.cnonce, a.qop, ha2)
+	d.addBytes(ha2)
+	d.sum(out)
 }
-
-// wipe clears the buffer that held the password.
-func (d *digester) wipe() { clear(d.buf[:cap(d.buf)]) }
 
 // randomCnonce returns 128 random bits as hex. crypto/rand.Read does not
 // fail (it aborts the program if the system has no randomness).
@@ -453,30 +555,29 @@ func randomCnonce() string {
 }
 
 // formatNonceCount writes nc as 8 lower-case hex digits (RFC 7616 §3.4).
-func formatNonceCount(n uint32) string {
+func formatNonceCount(n uint32) [8]byte {
 	const digits = "0123456789abcdef"
 	var b [8]byte
 	for i := 7; i >= 0; i-- {
 		b[i] = digits[n&0xf]
 		n >>= 4
 	}
-	return string(b[:])
+	return b
 }
 
-// writeExtValueChars percent-encodes v as the value-chars of an RFC 8187
+// appendExtValueChars percent-encodes v as the value-chars of an RFC 8187
 // ext-value: attr-char stays, every other byte becomes %XX.
-func writeExtValueChars(b *strings.Builder, v string) {
+func appendExtValueChars(b []byte, v string) []byte {
 	const digits = "0123456789ABCDEF"
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if isAttrChar(c) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(digits[c>>4])
-		b.WriteByte(digits[c&0xf])
+		b = append(b, '%', digits[c>>4], digits[c&0xf])
 	}
+	return b
 }
 
 // isAttrChar reports whether c is an attr-char of RFC 8187 §3.2.1.
@@ -494,6 +595,17 @@ func isFieldText(v string) bool {
 		}
 	}
 	return true
+}
+
+// trimOWS removes optional whitespace (SP, HTAB; RFC 9110 §5.6.3) around v.
+func trimOWS(v string) string {
+	for v != "" && isWS(v[0]) {
+		v = v[1:]
+	}
+	for v != "" && isWS(v[len(v)-1]) {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 func isASCII(v string) bool {

@@ -50,6 +50,9 @@ type digestSpace struct {
 	domain []domainURI // nil: the whole origin (RFC 7616 §3.3)
 	dc     digestChallenge
 	nc     uint32
+	// userHA1 is H(username ":" realm ":" password), the same for every
+	// answer in the space: computed once, when the space is made.
+	userHA1 hexDigest
 }
 
 // domainURI is one URI of a domain parameter: requests whose path starts
@@ -146,7 +149,8 @@ func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 		}
 		return "", nil
 	}
-	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best, nc: 1}
+	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best, nc: 1,
+		userHA1: best.userHA1(d.username, d.password)}
 	if !space.proxy {
 		// domain is not meaningful for proxies (RFC 7616 §3.3).
 		space.domain = digestDomain(bestCh.Params["domain"], r)
@@ -194,7 +198,7 @@ func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *diges
 		}
 		in.Body = body
 	}
-	a, err := dc.answer(in)
+	a, err := dc.answer(in, &space.userHA1)
 	if err != nil {
 		return "", err
 	}
@@ -211,15 +215,15 @@ func (d *digestCredentials) Observe(r *AuthRequest, sent string, resp *http.Resp
 		field = "Proxy-Authentication-Info"
 	}
 	values := resp.Header.Values(field)
-	st, ok := r.stash.(*digestStash)
-	if len(values) == 0 || !ok || st.answer.authorization != sent {
+	st := r.stash
+	if len(values) == 0 || st == nil || st.answer.authorization != sent {
 		return nil
 	}
 	var body []byte
 	if st.answer.qop == qopAuthInt && strings.Contains(strings.Join(values, ","), "rspauth") {
 		// rspauth then covers the response body (RFC 7616 §3.5).
 		var err error
-		if body, err = bufferResponseBody(resp, r.maxBody); err != nil {
+		if body, err = bufferResponseBody(resp, r.maxBody()); err != nil {
 			return err
 		}
 	}

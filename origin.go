@@ -43,9 +43,9 @@ func (s *originSet) contains(u *url.URL) bool {
 	if s == nil {
 		return false
 	}
-	host := u.Hostname()
+	host, port := u.Hostname(), portOf(u)
 	for _, o := range s.list {
-		if strings.EqualFold(o.scheme, u.Scheme) && strings.EqualFold(o.host, host) && o.port == portOf(u) {
+		if o.port == port && strings.EqualFold(o.host, host) && strings.EqualFold(o.scheme, u.Scheme) {
 			return true
 		}
 	}
