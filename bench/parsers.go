@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -316,11 +317,9 @@ func resultAllocs(fields []string) float64 {
 				out[i].Params = m
 			}
 		}
-		sinkChallenges = out
+		runtime.KeepAlive(out)
 	})
 }
-
-var sinkChallenges []reauth.Challenge
 
 func benchFunc(f func()) func() (testing.BenchmarkResult, error) {
 	return func() (testing.BenchmarkResult, error) {
@@ -449,14 +448,14 @@ func digestComparison(cfg *config) (*table, []verdict, error) {
 			if err != nil {
 				panic(err)
 			}
-			sinkString = c.String()
+			runtime.KeepAlive(c.String())
 		})
 		b := benchFunc(func() {
 			s, err := reauth.DigestAuthorization(chs[0], in)
 			if err != nil {
 				panic(err)
 			}
-			sinkString = s
+			runtime.KeepAlive(s)
 		})
 		ratio, ra, rb, err := pairedBench(cfg.benchPairs, a, b)
 		if err != nil {
@@ -472,5 +471,3 @@ func digestComparison(cfg *config) (*table, []verdict, error) {
 	}
 	return t, verdicts, nil
 }
-
-var sinkString string
