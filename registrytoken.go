@@ -200,7 +200,9 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 // tokenErrorFields picks the error of a realm's error body: OAuth2's
 // error/error_description (RFC 6749 §5.2), the registry's errors array, or
 // Docker Hub's details. Anything that contains the password or the refresh
-// token is dropped: error strings never carry secrets.
+// token is dropped: error strings never carry secrets. What is kept is
+// cleaned as an OAuth2 endpoint's error is (cleanField): a realm must not be
+// able to write lines or reorder text in the caller's logs.
 func (c *registryCredentials) tokenErrorFields(body []byte) (code, description string) {
 	var doc struct {
 		Error       string          `json:"error"`
@@ -223,14 +225,7 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 			return "", ""
 		}
 	}
-	return truncate(code, 100), truncate(description, 300)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return cleanField(code, nil), cleanField(description, nil)
 }
 
 // tokenResponse is a usable answer of a realm.
