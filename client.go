@@ -536,3 +536,17 @@ type finalError interface {
 	error
 	Final() bool
 }
+
+// CloseIdleConnections closes the idle connections of Base (nil:
+// http.DefaultTransport), when Base can. http.Client.CloseIdleConnections
+// reaches a transport only through this method, so without it a client from
+// [NewClient] could not release its pooled connections and their goroutines.
+func (t *Transport) CloseIdleConnections() {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

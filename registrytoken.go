@@ -25,6 +25,7 @@ const MaxTokenResponse = 1 << 20
 
 const (
 	defaultTokenLifetime = 60 * time.Second // token.md: expires_in defaults to 60
+	minTokenLifetime     = 60 * time.Second // token.md: never less than 60 s to live
 	maxTokenLifetime     = 365 * 24 * time.Hour
 	maxRealmRedirects    = 3
 )
@@ -272,13 +273,19 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 	case !isToken68(tok):
 		return nil, fmt.Errorf("%w: the token (%d bytes) is not a valid b64token (RFC 6750 §2.1)", ErrBadTokenResponse, len(tok))
 	}
+	// A token lives at least minTokenLifetime, as token.md asks of realms
+	// and Docker's client assumes: a shorter one would be stale before the
+	// next request, which would fetch a token every time.
 	lifetime := defaultTokenLifetime
 	if doc.ExpiresIn > 0 {
-		lifetime = time.Duration(min(doc.ExpiresIn, maxTokenLifetime.Seconds()) * float64(time.Second))
+		lifetime = time.Duration(min(max(doc.ExpiresIn, minTokenLifetime.Seconds()), maxTokenLifetime.Seconds()) * float64(time.Second))
 	}
+	// A token issued in the past has lived part of its life. One issued in
+	// the future, or so far in the past that it would arrive stale, tells of
+	// clock skew between realm and client: its life counts from now.
 	issued := now
-	if t, err := time.Parse(time.RFC3339, doc.IssuedAt); err == nil && t.Before(now) {
-		issued = t // a token issued in the past has lived part of its life; one from the future is clock skew
+	if t, err := time.Parse(time.RFC3339, doc.IssuedAt); err == nil && t.Before(now) && t.Add(lifetime).After(now.Add(tokenExpiryLeeway)) {
+		issued = t
 	}
 	return &tokenResponse{token: tok, refreshToken: doc.RefreshToken, expiry: issued.Add(lifetime)}, nil
 }

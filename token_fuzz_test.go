@@ -269,6 +269,8 @@ func FuzzParseTokenResponse(f *testing.F) {
 			t.Fatalf("accepted the token %q, not a b64token", tok.token)
 		case tok.expiry.After(now.Add(maxTokenLifetime)):
 			t.Fatalf("a token living until %v, past the longest lifetime from %v", tok.expiry, now)
+		case !tok.expiry.After(now.Add(tokenExpiryLeeway)):
+			t.Fatalf("a token stale on arrival (expiry %v at %v): every request would fetch one", tok.expiry, now)
 		case tok.token != doc.AccessToken && (doc.AccessToken != "" || tok.token != doc.Token):
 			t.Fatalf("accepted %q, not the response's access_token %q or token %q", tok.token, doc.AccessToken, doc.Token)
 		}

@@ -250,8 +250,9 @@ func (n *fuzzNet) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // tunnel emulates what http.Transport does to open a CONNECT tunnel through
-// a proxy (net/http's dialConn): GetProxyConnectHeader, the proxy's answer,
-// OnProxyConnectResponse, and an error for any status but 200.
+// a proxy (net/http's dialConn): GetProxyConnectHeader, writing the CONNECT,
+// the proxy's answer, OnProxyConnectResponse, and an error for any status
+// but 200.
 func (n *fuzzNet) tunnel(req *http.Request, a *fuzzAttempt) error {
 	ctx := req.Context()
 	target := canonicalAddr(req.URL)
@@ -264,6 +265,11 @@ func (n *fuzzNet) tunnel(req *http.Request, a *fuzzAttempt) error {
 	}
 	a.connect = &fuzzConnect{proxyAuthorization: hdr.Get("Proxy-Authorization")}
 	connectReq := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: hdr}
+	// net/http writes the CONNECT before any answer; a target that is not
+	// a valid Host fails there.
+	if err := connectReq.Write(io.Discard); err != nil {
+		return &net.OpError{Op: "proxyconnect", Net: "tcp", Err: err}
+	}
 	resp := n.response(connectReq)
 	a.connect.status = resp.StatusCode
 	if err := n.connect.OnProxyConnectResponse(ctx, fuzzProxyURL, connectReq, resp); err != nil {
@@ -275,8 +281,15 @@ func (n *fuzzNet) tunnel(req *http.Request, a *fuzzAttempt) error {
 	return nil
 }
 
+// canonicalAddr is the CONNECT target net/http computes: host:port, a
+// non-ASCII host in its IDNA (punycode) form. x/net/idna is not at hand, so
+// such a host becomes a stand-in that is ASCII too.
 func canonicalAddr(u *url.URL) string {
-	return net.JoinHostPort(u.Hostname(), portOf(u))
+	host := u.Hostname()
+	if !isASCII(host) {
+		host = fmt.Sprintf("xn--%x", host)
+	}
+	return net.JoinHostPort(host, portOf(u))
 }
 
 // realm answers a registry's token realm. The script's byte picks a
