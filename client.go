@@ -356,7 +356,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	if x.t.ReturnResponse {
 		return resp, nil
 	}
-	chs, perr := ResponseChallenges(resp)
+	chs, perr := x.challenges(resp)
 	return nil, &UnauthorizedError{
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
@@ -380,7 +380,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		if x.t.ReturnResponse {
 			return nil
 		}
-		chs, _ := ResponseChallenges(resp)
+		chs, _ := x.challenges(resp)
 		body := readErrorBody(resp.Body)
 		return &ForbiddenError{
 			StatusCode:     resp.StatusCode,
@@ -395,7 +395,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
 			return nil
 		}
-		chs, _ := ResponseChallenges(resp)
+		chs, _ := x.challenges(resp)
 		be := bearerErrorOf(chs)
 		if be.Code != "invalid_request" {
 			return nil

@@ -200,8 +200,8 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 
 // tokenErrorFields picks the error of a realm's error body: OAuth2's
 // error/error_description (RFC 6749 §5.2), the registry's errors array, or
-// Docker Hub's details. Anything that contains the password or the refresh
-// token is dropped: error strings never carry secrets. What is kept is
+// Docker Hub's details. Anything that contains a secret (secrets) is
+// dropped: error strings never carry secrets. What is kept is
 // cleaned as an OAuth2 endpoint's error is (cleanField): a realm must not be
 // able to write lines or reorder text in the caller's logs.
 func (c *registryCredentials) tokenErrorFields(body []byte) (code, description string) {
@@ -221,12 +221,30 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 	if description == "" {
 		description = doc.Details
 	}
-	for _, secret := range []string{c.password, c.opts.RefreshToken} {
+	for _, secret := range c.secrets() {
 		if secret != "" && (strings.Contains(code, secret) || strings.Contains(description, secret)) {
 			return "", ""
 		}
 	}
 	return cleanField(code, nil), cleanField(description, nil)
+}
+
+// secrets returns what the realm could echo of what it was sent: the
+// password (as it is, form-urlencoded, inside Basic's base64) and the
+// refresh tokens, given and learned.
+func (c *registryCredentials) secrets() []string {
+	s := []string{c.password, url.QueryEscape(c.password), c.opts.RefreshToken, url.QueryEscape(c.opts.RefreshToken)}
+	if c.basic != nil {
+		s = append(s, strings.TrimPrefix(c.basic.value, "Basic "))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.realms {
+		for _, rt := range st.refresh {
+			s = append(s, rt, url.QueryEscape(rt))
+		}
+	}
+	return s
 }
 
 // tokenResponse is a usable answer of a realm.
