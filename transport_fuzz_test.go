@@ -155,7 +155,6 @@ type fuzzNet struct {
 	attempts  []fuzzAttempt
 	realmURLs []*url.URL
 	realmAuth []string
-	maxRead   int64 // most bytes read from one response body
 	bodies    []*countingBody
 }
 
