@@ -13,11 +13,10 @@ import (
 // credentials that print as their kind, and challenges with what a server
 // echoed of the credentials replaced.
 
-// Credentials print without their secrets. Printed as
-// plain structs they would show the password, the Basic field value or the
-// token to anyone who logs them (slog's text handler prints values with
-// %+v) or panics with them. With these methods fmt's %v, %+v, %s and %#v
-// and slog show only the kind of credentials.
+// Credentials print as their kind. Printed as plain structs they would
+// show the password, the Basic field value or the token to anyone who logs
+// them (slog's text handler prints values with %+v) or panics with them;
+// with these methods fmt's %v, %+v, %s and %#v, and slog, do not.
 
 func (b *basicCredentials) String() string   { return "reauth.Basic(redacted)" }
 func (b *basicCredentials) GoString() string { return b.String() }
@@ -40,8 +39,8 @@ func (p preemptive) String() string {
 func (p preemptive) GoString() string { return p.String() }
 
 // describeCredentials names c for String: its own String when it has one
-// (reauth's do), else only its type: a Credentials of the caller's may hold
-// secrets in its fields.
+// (reauth's do), else only its type, since a Credentials of the caller's may
+// hold secrets in its fields.
 func describeCredentials(c Credentials) string {
 	if s, ok := c.(interface{ String() string }); ok {
 		return s.String()
