@@ -439,7 +439,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	if x.t.ReturnResponse {
 		return resp, nil
 	}
-	chs, perr := ResponseChallenges(resp)
+	chs, perr := x.challenges(resp)
 	return nil, &UnauthorizedError{
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
@@ -463,7 +463,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		if x.t.ReturnResponse {
 			return nil
 		}
-		chs, _ := ResponseChallenges(resp)
+		chs, _ := x.challenges(resp)
 		body := readErrorBody(resp.Body)
 		return &ForbiddenError{
 			StatusCode:     resp.StatusCode,
@@ -478,7 +478,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
 			return nil
 		}
-		chs, _ := ResponseChallenges(resp)
+		chs, _ := x.challenges(resp)
 		be := bearerErrorOf(chs)
 		if be.Code != "invalid_request" {
 			return nil
@@ -641,4 +641,18 @@ func isFinalAuthError(err error) bool {
 type finalError interface {
 	error
 	Final() bool
+}
+
+// CloseIdleConnections closes the idle connections of Base (nil:
+// http.DefaultTransport), when Base can. http.Client.CloseIdleConnections
+// reaches a transport only through this method, so without it a client from
+// [NewClient] could not release its pooled connections and their goroutines.
+func (t *Transport) CloseIdleConnections() {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

@@ -139,7 +139,8 @@ type ForbiddenError struct {
 	Method     string
 	URL        string // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
-	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one.
+	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
+	// as the registry sent them; Error cleans them for printing.
 	RegistryErrors []RegistryError
 }
 
@@ -155,7 +156,7 @@ func (e *ForbiddenError) Error() string {
 	fmt.Fprintf(&b, "reauth: %s %s: %d forbidden", e.Method, e.URL, e.StatusCode)
 	writeBearerError(&b, e.Bearer)
 	for _, re := range e.RegistryErrors {
-		fmt.Fprintf(&b, "; registry error %s: %s", re.Code, re.Message)
+		fmt.Fprintf(&b, "; registry error %s: %s", cleanField(re.Code, nil), cleanField(re.Message, nil))
 	}
 	return b.String()
 }
@@ -210,12 +211,17 @@ func writeChallengeSchemes(b *strings.Builder, chs []Challenge) {
 	}
 }
 
+// writeBearerError writes the server's error fields. The free text is
+// cleaned (cleanField): a challenge's quoted-string may carry bidi controls
+// and invalid UTF-8 (obs-text, RFC 9110 §5.6.4), and a hostile server must
+// not be able to reorder or forge text in the caller's logs. The fields of
+// the error keep what the server sent.
 func writeBearerError(b *strings.Builder, e BearerError) {
 	if e.Code != "" {
 		fmt.Fprintf(b, ", error=%q", e.Code)
 	}
 	if e.Description != "" {
-		fmt.Fprintf(b, " (%s)", e.Description)
+		fmt.Fprintf(b, " (%s)", cleanField(e.Description, nil))
 	}
 	if e.Scope != "" {
 		fmt.Fprintf(b, ", scope=%q", e.Scope)

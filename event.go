@@ -60,6 +60,7 @@ func (x *exchange) event(e Event) {
 		return
 	}
 	e.Method, e.URL, e.Attempt = x.req.Method, redactURL(x.req.URL), x.attempts
+	e.Challenges = redactChallenges(e.Challenges, x.secrets())
 	if t.OnEvent != nil {
 		t.OnEvent(e)
 	}

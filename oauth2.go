@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,7 @@ func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Creden
 	}
 	c := newOAuth2Credentials(opts)
 	fetch := func(ctx context.Context) (*oauth2.Token, error) { return cfg.Token(c.tokenContext(ctx)) }
-	c.source = fetcher{fetch: c.fromSource(fetch, func() []string { return []string{cfg.ClientSecret} }), cancelable: true}
+	c.source = fetcher{fetch: c.fromSource(fetch, func() []string { return clientSecrets(cfg.ClientID, cfg.ClientSecret) }), cancelable: true}
 	return c
 }
 
@@ -175,7 +176,7 @@ func (r *refresher) token(ctx context.Context) (*oauth2.Token, error) {
 func (r *refresher) secrets() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return []string{r.cfg.ClientSecret, r.refreshToken}
+	return append(clientSecrets(r.cfg.ClientID, r.cfg.ClientSecret), r.refreshToken, url.QueryEscape(r.refreshToken))
 }
 
 // oauth2Credentials are the Credentials of OAuth2 and its siblings: a token

@@ -175,13 +175,14 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 	if resp.StatusCode != http.StatusProxyAuthRequired {
 		return e
 	}
-	e.Challenges, e.ParseErr = ParseChallenges(resp.Header.Values("Proxy-Authenticate")...)
+	chs, perr := ParseChallenges(resp.Header.Values("Proxy-Authenticate")...)
+	e.Challenges, e.ParseErr = redactChallenges(chs, sentSecrets(sent)), perr
 	if pc.creds == nil {
 		e.Err = ErrNoCredentials
 		return e
 	}
 	next, err := answerRefusal(pc.creds, pc.authRequest(ctx, proxyURL, target), &Refusal{
-		StatusCode: resp.StatusCode, Challenges: e.Challenges, Sent: sent, Header: resp.Header,
+		StatusCode: resp.StatusCode, Challenges: chs, Sent: sent, Header: resp.Header,
 	})
 	if err != nil {
 		e.Err = err

@@ -350,6 +350,11 @@ func TestRegistryTokenExpiry(t *testing.T) {
 		{"no expires_in: 60 s, then fetched again", 0, 0, 61 * time.Second, true},
 		{"issued_at in the past counts", 120, 100 * time.Second, 30 * time.Second, true},
 		{"issued_at in the future is clock skew", 120, -time.Hour, 100 * time.Second, false},
+		// A realm whose clock is behind: the token would arrive stale, and
+		// every request would fetch one (found by TestStress).
+		{"issued_at past the token's life is clock skew", 120, 300 * 24 * time.Hour, 100 * time.Second, false},
+		{"expires_in under 60 s: held 60 s (token.md)", 3, 0, 50 * time.Second, false},
+		{"expires_in under 60 s: fetched again after 60 s", 3, 0, 61 * time.Second, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

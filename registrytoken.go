@@ -25,6 +25,7 @@ const MaxTokenResponse = 1 << 20
 
 const (
 	defaultTokenLifetime = 60 * time.Second // token.md: expires_in defaults to 60
+	minTokenLifetime     = 60 * time.Second // token.md: never less than 60 s to live
 	maxTokenLifetime     = 365 * 24 * time.Hour
 	maxRealmRedirects    = 3
 )
@@ -205,8 +206,10 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 
 // tokenErrorFields picks the error of a realm's error body: OAuth2's
 // error/error_description (RFC 6749 §5.2), the registry's errors array, or
-// Docker Hub's details. Anything that contains the password or the refresh
-// token is dropped: error strings never carry secrets.
+// Docker Hub's details. Anything that contains a secret (secrets) is
+// dropped: error strings never carry secrets. What is kept is
+// cleaned as an OAuth2 endpoint's error is (cleanField): a realm must not be
+// able to write lines or reorder text in the caller's logs.
 func (c *registryCredentials) tokenErrorFields(body []byte) (code, description string) {
 	var doc struct {
 		Error       string          `json:"error"`
@@ -228,17 +231,20 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 	return cleanField(code, secrets), cleanField(description, secrets)
 }
 
-// secrets lists every secret these credentials hold or held (the password,
-// the Basic value, refresh tokens given or rotated in), so that a realm that echoes one
-// in an error cannot put it into an error string or a log line.
+// secrets returns what the realm could echo of what it was sent or held:
+// the password (as it is, form-urlencoded, inside Basic's base64) and the
+// refresh tokens, given, learned, refused or replaced.
 func (c *registryCredentials) secrets() []string {
+	s := []string{c.password, url.QueryEscape(c.password), c.opts.RefreshToken, url.QueryEscape(c.opts.RefreshToken)}
+	if c.basic != nil {
+		s = append(s, strings.TrimPrefix(c.basic.value, "Basic "))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := []string{c.password, c.opts.RefreshToken}
-	if c.basic != nil {
-		out = append(out, strings.TrimPrefix(c.basic.value, "Basic "))
+	for _, rt := range c.heldRefresh {
+		s = append(s, rt, url.QueryEscape(rt))
 	}
-	return append(out, c.heldRefresh...)
+	return s
 }
 
 // tokenResponse is a usable answer of a realm.
@@ -285,13 +291,19 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 	case !isToken68(tok):
 		return nil, fmt.Errorf("%w: the token (%d bytes) is not a valid b64token (RFC 6750 §2.1)", ErrBadTokenResponse, len(tok))
 	}
+	// A token lives at least minTokenLifetime, as token.md asks of realms
+	// and Docker's client assumes: a shorter one would be stale before the
+	// next request, which would fetch a token every time.
 	lifetime := defaultTokenLifetime
 	if doc.ExpiresIn > 0 {
-		lifetime = time.Duration(min(doc.ExpiresIn, maxTokenLifetime.Seconds()) * float64(time.Second))
+		lifetime = time.Duration(min(max(doc.ExpiresIn, minTokenLifetime.Seconds()), maxTokenLifetime.Seconds()) * float64(time.Second))
 	}
+	// A token issued in the past has lived part of its life. One issued in
+	// the future, or so far in the past that it would arrive stale, tells of
+	// clock skew between realm and client: its life counts from now.
 	issued := now
-	if t, err := time.Parse(time.RFC3339, doc.IssuedAt); err == nil && t.Before(now) {
-		issued = t // a token issued in the past has lived part of its life; one from the future is clock skew
+	if t, err := time.Parse(time.RFC3339, doc.IssuedAt); err == nil && t.Before(now) && t.Add(lifetime).After(now.Add(tokenExpiryLeeway)) {
+		issued = t
 	}
 	return &tokenResponse{token: tok, refreshToken: doc.RefreshToken, expiry: issued.Add(lifetime)}, nil
 }

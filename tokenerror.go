@@ -1,9 +1,11 @@
 package reauth
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -116,6 +118,17 @@ func tokenErrorOf(err error, secrets ...string) *TokenError {
 // sent; retrying would fetch the same kind of token again.
 func unusableToken(format string, args ...any) *TokenError {
 	return &TokenError{Err: fmt.Errorf(format, args...), final: true}
+}
+
+// clientSecrets returns the forms in which x/oauth2 sends a client secret
+// (RFC 6749 §2.3.1): as it is, form-urlencoded in the body, and inside the
+// base64 of Basic client authentication. An endpoint may echo any of them.
+func clientSecrets(clientID, secret string) []string {
+	if secret == "" {
+		return nil
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))
+	return []string{secret, url.QueryEscape(secret), basic}
 }
 
 // cleanField makes a field of a token endpoint's error response safe to
