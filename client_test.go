@@ -44,8 +44,20 @@ type recorder struct {
 
 func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
 	t.Helper()
+	return startRecorder(t, httptest.NewServer, h)
+}
+
+// newTLSRecorder is newRecorder over https, e.g. an origin behind a CONNECT
+// proxy.
+func newTLSRecorder(t *testing.T, h http.HandlerFunc) *recorder {
+	t.Helper()
+	return startRecorder(t, httptest.NewTLSServer, h)
+}
+
+func startRecorder(t *testing.T, start func(http.Handler) *httptest.Server, h http.HandlerFunc) *recorder {
+	t.Helper()
 	r := &recorder{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Server = start(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.reqs = append(r.reqs, seen{req.Method, req.URL.Path, req.Header.Get("Authorization"), req.Header.Get("Proxy-Authorization"), string(body)})

@@ -132,39 +132,11 @@ func (p *testProxy) forwarded() []string {
 	return slices.Clone(p.forwards)
 }
 
-// tlsTarget is an https origin behind the proxy that records what reaches
-// it through the tunnel.
-type tlsTarget struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []seen
-}
-
-func newTLSTarget(t *testing.T, h http.HandlerFunc) *tlsTarget {
-	t.Helper()
-	tt := &tlsTarget{}
-	tt.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		tt.mu.Lock()
-		tt.seen = append(tt.seen, seen{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Proxy-Authorization"), string(body)})
-		tt.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(tt.Close)
-	return tt
-}
-
-func (tt *tlsTarget) requests() []seen {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	return slices.Clone(tt.seen)
-}
-
 func okHandler(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
 
 // viaProxy returns an http.Transport that trusts target's certificate and
 // goes through p, with ConfigureProxy(creds).
-func viaProxy(t *testing.T, p *testProxy, target *tlsTarget, creds Credentials) *http.Transport {
+func viaProxy(t *testing.T, p *testProxy, target *recorder, creds Credentials) *http.Transport {
 	t.Helper()
 	ht := target.Client().Transport.(*http.Transport).Clone()
 	pu, err := url.Parse(p.URL)
@@ -246,7 +218,7 @@ func TestPlainHTTPProxyWrongPasswordIsFinalAfterOneRetry(t *testing.T) {
 
 func TestConnectBasicGoesWithTheFirstCONNECT(t *testing.T) {
 	proxy := basicProxy(t)
-	target := newTLSTarget(t, basicServer)
+	target := newTLSRecorder(t, basicServer)
 	creds := Basic("proxyuser", proxyPassword)
 	ht := viaProxy(t, proxy, target, creds)
 	c := clientFor(&Transport{Base: ht, Credentials: Basic(testUser, testPassword), Origins: []string{target.URL}, ProxyCredentials: creds})
@@ -270,7 +242,7 @@ func TestConnectBasicGoesWithTheFirstCONNECT(t *testing.T) {
 func TestConnectChallengeIsLearnedThenAnswered(t *testing.T) {
 	t.Run("through a Transport: one retry with the answer", func(t *testing.T) {
 		proxy := nonceProxy(t)
-		target := newTLSTarget(t, okHandler)
+		target := newTLSRecorder(t, okHandler)
 		c := clientFor(&Transport{Base: viaProxy(t, proxy, target, &nonceCreds{})})
 		resp, err := c.Post(target.URL+"/upload", "text/plain", strings.NewReader("payload"))
 		require.NoError(t, err)
@@ -284,7 +256,7 @@ func TestConnectChallengeIsLearnedThenAnswered(t *testing.T) {
 	})
 	t.Run("without a Transport: a typed error, then the next request is answered", func(t *testing.T) {
 		proxy := nonceProxy(t)
-		target := newTLSTarget(t, okHandler)
+		target := newTLSRecorder(t, okHandler)
 		c := &http.Client{Transport: viaProxy(t, proxy, target, &nonceCreds{})}
 		_, err := c.Get(target.URL)
 		var pe *ProxyConnectError
@@ -336,7 +308,7 @@ func TestConnectRefusalIsFinal(t *testing.T) {
 			if tt.status != 407 {
 				proxy.status = tt.status
 			}
-			target := newTLSTarget(t, okHandler)
+			target := newTLSRecorder(t, okHandler)
 			rc := NewClient(&Transport{Base: viaProxy(t, proxy, target, tt.creds)})
 			rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
 			_, err := rc.Get(target.URL)
@@ -376,7 +348,7 @@ func TestConnectNeverSendsTheSameProxyAuthorizationTwice(t *testing.T) {
 				},
 			}
 			proxy := newTestProxy(t, `Custom realm="proxy"`, func(string) bool { return false })
-			target := newTLSTarget(t, okHandler)
+			target := newTLSRecorder(t, okHandler)
 			_, err := get(t, clientFor(&Transport{Base: viaProxy(t, proxy, target, creds)}), target.URL)
 			require.ErrorIs(t, err, ErrUnauthorized)
 			assert.ErrorIs(t, err, tt.why)
@@ -387,7 +359,7 @@ func TestConnectNeverSendsTheSameProxyAuthorizationTwice(t *testing.T) {
 
 func TestConfigureProxyKeepsTheTransportsOwnHooks(t *testing.T) {
 	proxy := basicProxy(t)
-	target := newTLSTarget(t, okHandler)
+	target := newTLSRecorder(t, okHandler)
 	ht := target.Client().Transport.(*http.Transport).Clone()
 	pu, _ := url.Parse(proxy.URL)
 	ht.Proxy = http.ProxyURL(pu)
