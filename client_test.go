@@ -576,43 +576,19 @@ func TestNewClientRetriesTransientFailuresNotAuthFailures(t *testing.T) {
 }
 
 func TestProxyAuthenticationHasItsOwnRetry(t *testing.T) {
-	proxyValue := "Basic " + base64.StdEncoding.EncodeToString([]byte("proxyuser:proxy-pw-SENTINEL"))
 	origin := newRecorder(t, basicServer)
-	// A forward proxy for plain http that wants its own credentials.
-	var proxied atomic.Int32
-	proxy := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Proxy-Authorization") != proxyValue {
-			w.Header().Set("Proxy-Authenticate", `Basic realm="proxy"`)
-			w.WriteHeader(http.StatusProxyAuthRequired)
-			return
-		}
-		proxied.Add(1)
-		out, _ := http.NewRequest(r.Method, r.URL.String(), nil)
-		out.Header = r.Header.Clone()
-		out.Header.Del("Proxy-Authorization")
-		resp, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	})
+	proxy := basicProxy(t) // a forward proxy for plain http that wants its own credentials
 	proxyURL, _ := url.Parse(proxy.URL)
 	tr := &Transport{
 		Base:             &http.Transport{Proxy: http.ProxyURL(proxyURL)},
 		Credentials:      Basic(testUser, testPassword),
 		Origins:          []string{origin.URL},
-		ProxyCredentials: Basic("proxyuser", "proxy-pw-SENTINEL"),
+		ProxyCredentials: Basic("proxyuser", proxyPassword),
 	}
 	resp, err := get(t, clientFor(tr), origin.URL+"/via-proxy")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, 3, proxy.count(), "407, then 401, then 200: three requests")
+	assert.Len(t, proxy.forwarded(), 3, "407, then 401, then 200: three requests")
 	for _, r := range origin.requests() {
 		assert.Empty(t, r.ProxyAuthorization, "proxy credentials never reach the origin")
 	}
