@@ -147,25 +147,26 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("reauth: nil Request.URL")
 	}
 	bound := t.Credentials != nil && cfg.origins.contains(req.URL)
+	hostOverride := bound && req.Host != "" && !strings.EqualFold(req.Host, req.URL.Host)
 	var proxy *url.URL
-	// Proxy-Authorization set on a request is seen by the proxy only for
-	// plain http through an http(s) proxy: through a CONNECT tunnel or a
-	// SOCKS proxy it would reach the origin.
-	if t.ProxyCredentials != nil && req.URL.Scheme == "http" && cfg.proxy != nil {
+	// Only a plain-http request can meet a forward proxy's 407, or be sent
+	// on by one to another host than its URL's.
+	if (t.ProxyCredentials != nil || hostOverride) && req.URL.Scheme == "http" && cfg.proxy != nil {
 		if proxy, err = cfg.proxy(req); err != nil {
 			closeRequestBody(req)
 			return nil, err
 		}
-		if proxy != nil && proxy.Scheme != "http" && proxy.Scheme != "https" {
-			proxy = nil
-		}
 	}
-	if bound && req.Host != "" && !strings.EqualFold(req.Host, req.URL.Host) && req.URL.Scheme == "http" && cfg.proxy != nil {
+	if hostOverride && proxy != nil {
 		// Through a forward proxy the request goes to req.Host, not to the
 		// bound req.URL (RFC 9112 §3.2.2): credentials must not follow.
-		if p, err := cfg.proxy(req); err != nil || p != nil {
-			bound = false
-		}
+		bound = false
+	}
+	// Proxy-Authorization set on a request is seen by the proxy only
+	// through an http(s) proxy: through a SOCKS proxy (or a CONNECT tunnel,
+	// see ConfigureProxy) it would reach the origin.
+	if t.ProxyCredentials == nil || proxy != nil && proxy.Scheme != "http" && proxy.Scheme != "https" {
+		proxy = nil
 	}
 	if !bound && proxy == nil {
 		resp, err := cfg.base.RoundTrip(req)

@@ -51,8 +51,9 @@ type Event struct {
 	Err    error // for EventGiveUp: why; for EventChallenge: a parse error, if any
 }
 
-// event reports e when anyone listens. It costs nothing otherwise, and it
-// never sees a credential value: Sent is reduced to its scheme here.
+// event reports e when anyone listens, and costs nothing otherwise. Callers
+// pass a credential's scheme, never its value; what a server echoed of the
+// credentials sent is redacted from the challenges here.
 func (x *exchange) event(e Event) {
 	t := x.t
 	logging := t.Logger != nil && t.Logger.Enabled(context.Background(), slog.LevelDebug)
