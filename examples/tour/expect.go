@@ -266,6 +266,42 @@ func digestAnswered(algorithm, qop string) func([]call) string {
 	}
 }
 
+// digestStrength is DESIGN's choice among Digest challenges: the strongest
+// algorithm, a -sess variant just below its base (RFC 7616 §3.7 leaves
+// the choice to the client's policy).
+var digestStrength = []string{"MD5-sess", "MD5", "SHA-256-sess", "SHA-256", "SHA-512-256-sess", "SHA-512-256"}
+
+// digestAnsweredStrongest checks that the Digest answers use the strongest
+// algorithm the server's first 401 offered, whichever the mock offers.
+func digestAnsweredStrongest(qop string) func([]call) string {
+	return func(calls []call) string {
+		best := -1
+		for _, w := range calls[0].wire {
+			for _, ch := range w.challenges {
+				if !ch.Is("Digest") {
+					continue
+				}
+				alg := ch.Params["algorithm"]
+				if alg == "" {
+					alg = "MD5" // RFC 7616 §3.3
+				}
+				for i, a := range digestStrength {
+					if strings.EqualFold(a, alg) {
+						best = max(best, i)
+					}
+				}
+			}
+			if best >= 0 {
+				break // the first response that challenged
+			}
+		}
+		if best < 0 {
+			return "the server offered no Digest algorithm reauth knows"
+		}
+		return digestAnswered(digestStrength[best], qop)(calls)
+	}
+}
+
 // all runs checks in order and returns the first difference.
 func all(checks ...func([]call) string) func([]call) string {
 	return func(calls []call) string {

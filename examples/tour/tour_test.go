@@ -165,7 +165,7 @@ func TestTourCountsAnOutcomeThatDiffers(t *testing.T) {
 		{variant: "want one request", path: "/basic/", creds: basic(alice, alicePassword), want: succeeds(http.StatusOK, 1)},
 		{variant: "want 403", path: "/basic/", creds: basic(alice, "not-the-password"), want: fails(2, reauth.ErrForbidden)},
 		{variant: "want an error", path: "/hidden/", creds: basic(bob, bobPassword), want: fails(2, reauth.ErrForbidden)},
-		{variant: "want MD5", path: "/digest/", creds: digest(alice, alicePassword),
+		{variant: "want MD5", path: "/digest/sha-256/", creds: digest(alice, alicePassword),
 			want: succeeds(http.StatusOK, 2).and(digestAnswered("MD5", "auth"))},
 	}
 	results := e.runAll(wrong)
@@ -181,9 +181,9 @@ func TestTourCountsAnOutcomeThatDiffers(t *testing.T) {
 	require.NoError(t, err)
 	assertFits(t, short.String(), 100)
 	assert.Equal(t, 4, strings.Count(short.String(), "\nDIFFERS  "), "the verdict column")
-	assert.Contains(t, short.String(), "\nDIFFERS /digest/ want MD5: answered with algorithm=SHA-512-256")
+	assert.Contains(t, short.String(), "\nDIFFERS /digest/sha-256/ want MD5: answered with algorithm=SHA-256")
 	assert.Contains(t, out.String(), "DIFFERS /basic/ want one request: call 1: the server saw 2 request(s), DESIGN.md says 1")
-	assert.Contains(t, out.String(), "DIFFERS /digest/ want MD5: answered with algorithm=SHA-512-256 qop=auth, want MD5 auth")
+	assert.Contains(t, out.String(), "DIFFERS /digest/sha-256/ want MD5: answered with algorithm=SHA-256 qop=auth, want MD5 auth")
 	assert.True(t, strings.HasSuffix(out.String(), "4 scenarios: 0 as DESIGN.md says, 0 not yet supported, 4 differ\n"))
 }
 
@@ -262,4 +262,23 @@ func TestTourLabelsAreUnique(t *testing.T) {
 		assert.False(t, seen[sc.label()], "two rows are labelled %q", sc.label())
 		seen[sc.label()] = true
 	}
+}
+
+// TestTourExpectsTheStrongestDigestOffered: the /digest/ row follows what
+// the mock offers, and catches an answer that is not the strongest.
+func TestTourExpectsTheStrongestDigestOffered(t *testing.T) {
+	offered := []wireResponse{{status: http.StatusUnauthorized, challenges: []reauth.Challenge{
+		{Scheme: "Digest", Params: map[string]string{"algorithm": "MD5"}},
+		{Scheme: "Digest", Params: map[string]string{"algorithm": "SHA-256"}},
+		{Scheme: "Basic"},
+	}}}
+	answered := func(alg string) []call {
+		return []call{{wire: offered, requests: []mockserver.Request{
+			{Scheme: "Digest", Credential: `Digest username="alice" algorithm=` + alg + ` qop=auth nc=00000001 nonce=#5e6f7a8b #1a2b3c4d`},
+		}}}
+	}
+	check := digestAnsweredStrongest("auth")
+	assert.Empty(t, check(answered("SHA-256")))
+	assert.Equal(t, "answered with algorithm=MD5 qop=auth, want SHA-256 auth", check(answered("MD5")))
+	assert.NotEmpty(t, check([]call{{wire: []wireResponse{{status: http.StatusUnauthorized}}}}), "no Digest offered")
 }
