@@ -74,7 +74,9 @@ func ExampleBasic() {
 // SHA-512-256 over SHA-256 and MD5), then answers up front with the same
 // nonce and the next nonce count: one request per call.
 func ExampleDigest() {
-	srv := mockserver.New(mockserver.DefaultConfig())
+	cfg := mockserver.DefaultConfig()
+	cfg.DigestAlgorithms = []string{"SHA-512-256", "SHA-256", "MD5"} // what /digest/ offers
+	srv := mockserver.New(cfg)
 	defer srv.Close()
 
 	client := &http.Client{Transport: &reauth.Transport{

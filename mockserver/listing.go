@@ -17,7 +17,11 @@ type Scenario struct {
 	Description string // what it does
 }
 
-func (s *Server) routes() *http.ServeMux {
+// routes returns the handler of every scenario. Each scenario path is
+// served with and without its trailing slash: /bearer is /bearer/ and
+// /oauth2/token/ is /oauth2/token, answered in place rather than with a
+// redirect, which a client would have to follow (and re-authenticate).
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, scenarioOf(name, h)) }
 	handle("/{$}", "listing", s.serveListing)
@@ -38,7 +42,31 @@ func (s *Server) routes() *http.ServeMux {
 	handle("/stepup/", "stepup", s.serveStepUp)
 	handle("/status/429/", "status", s.serveStatus)
 	handle("/status/503/", "status", s.serveStatus)
-	return mux
+
+	aliases := map[string]string{} // the other spelling → the listed path
+	for _, sc := range s.Scenarios() {
+		if !strings.HasPrefix(sc.Path, "/") {
+			continue // the forward proxy
+		}
+		for _, p := range strings.Split(sc.Path, " and ") {
+			if alt, ok := strings.CutSuffix(p, "/"); ok {
+				aliases[alt] = p
+			} else {
+				aliases[p+"/"] = p
+			}
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := aliases[r.URL.Path]; ok {
+			// The handlers see the listed path; r.RequestURI, which
+			// Digest's uri is checked against, stays as sent.
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r = r.WithContext(r.Context())
+			r.URL = &u
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Scenarios lists every scenario the server serves, in the order of the
@@ -176,7 +204,7 @@ func (s *Server) listingText(base string) string {
 		r := l.Repos[name]
 		fmt.Fprintf(&b, "  %s: public pull %v; pull: %s; push: %s\n", name, r.Public, strings.Join(r.Pull, " "), strings.Join(r.Push, " "))
 	}
-	b.WriteString("\nScenarios:\n")
+	b.WriteString("\nScenarios (each path works with or without its trailing slash):\n")
 	for _, sc := range l.Scenarios {
 		fmt.Fprintf(&b, "  %s\n      asks: %s\n      does: %s\n", sc.Path, sc.Auth, sc.Description)
 	}

@@ -173,7 +173,7 @@ type Server struct {
 	cfg            Config
 	clock          Clock
 	fingerprintKey []byte
-	mux            *http.ServeMux
+	mux            http.Handler // the scenarios; see routes
 	log            requestLog
 	tokens         tokenStore
 	nonces         nonceStore

@@ -163,6 +163,7 @@ func TestListing(t *testing.T) {
 		assert.Contains(t, r.body, want)
 	}
 	assert.Equal(t, srv.Listing(), r.body)
+	assert.Contains(t, r.body, "Scenarios (each path works with or without its trailing slash):")
 
 	j := send(t, http.MethodGet, srv.URL()+"/", "", http.Header{"Accept": {"application/json"}}, "")
 	m := j.json(t)

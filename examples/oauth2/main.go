@@ -31,13 +31,16 @@ import (
 	"github.com/reauth/reauth/mockserver"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "oauth2:", err)
-		}
-		os.Exit(1)
+func main() { os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
+
+// exitCode reports err on stderr and returns the exit status: 0 on success
+// and for -h, which asks for the usage (run has printed it), 1 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "oauth2:", err)
+	return 1
 }
 
 // run parses args and performs the read, revoke, read sequence, reporting
@@ -45,6 +48,13 @@ func main() {
 func run(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("oauth2", flag.ContinueOnError)
 	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: oauth2 [-url BASE] [-client-id ID] [-client-secret SECRET]")
+		fmt.Fprintln(fs.Output(), "Reads /oauth2/resource with OAuth2 client credentials, has the token revoked,")
+		fmt.Fprintln(fs.Output(), "and reads it again: reauth fetches a new token on the 401. BASE is a reauth")
+		fmt.Fprintln(fs.Output(), "mock server; without -url one is started in-process.")
+		fs.PrintDefaults()
+	}
 	base := fs.String("url", "", "base URL of a reauth mock server (default: one in-process)")
 	clientID := fs.String("client-id", "reauth-client", "OAuth2 client_id")
 	clientSecret := fs.String("client-secret", "reauth-secret", "OAuth2 client_secret")

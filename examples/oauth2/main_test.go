@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,18 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	for _, args := range [][]string{{"-url", "ftp://x"}, {"-nonsense"}, {"extra"}} {
 		assert.Error(t, run(args, &bytes.Buffer{}), args)
 	}
+}
+
+// TestHelpPrintsUsageAndExits0: -h is a request for the usage, not a
+// failure; a flag the command does not know is one.
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
+	var out, stderr bytes.Buffer
+	assert.Equal(t, 0, exitCode(run([]string{"-h"}, &out), &stderr))
+	assert.True(t, strings.HasPrefix(out.String(), "Usage: oauth2 "), out.String())
+	assert.Contains(t, out.String(), "-url")
+	assert.NotContains(t, out.String(), "GET /oauth2", "-h runs nothing")
+	assert.Empty(t, stderr.String())
+
+	assert.Equal(t, 1, exitCode(run([]string{"-no-such-flag"}, &bytes.Buffer{}), &stderr))
+	assert.Contains(t, stderr.String(), "oauth2: flag provided but not defined: -no-such-flag")
 }

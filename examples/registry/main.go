@@ -33,19 +33,28 @@ import (
 // maxPages bounds how many Link rel="next" pages are followed.
 const maxPages = 100
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "registry:", err)
-		}
-		os.Exit(1)
+func main() { os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
+
+// exitCode reports err on stderr and returns the exit status: 0 on success
+// and for -h, which asks for the usage (run has printed it), 1 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "registry:", err)
+	return 1
 }
 
 // run parses args and writes the repository's tags to w, one per line.
 func run(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("registry", flag.ContinueOnError)
 	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: registry [-url BASE] [-repo NAME] [-user USER -password PASSWORD] [-realm-origin ORIGIN]")
+		fmt.Fprintln(fs.Output(), "Lists the tags of a repository through the registry token flow. Without -url")
+		fmt.Fprintln(fs.Output(), "it starts reauth's mock registry in-process and lists library/hello anonymously.")
+		fs.PrintDefaults()
+	}
 	base := fs.String("url", "", "registry base URL, e.g. https://registry.example.com (default: the mock registry, in-process)")
 	repo := fs.String("repo", "library/hello", "repository whose tags to list")
 	user := fs.String("user", "", "user name for the token realm (default: anonymous)")

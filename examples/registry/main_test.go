@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,4 +72,18 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	} {
 		assert.Error(t, run(args, &bytes.Buffer{}), args)
 	}
+}
+
+// TestHelpPrintsUsageAndExits0: -h is a request for the usage, not a
+// failure; a flag the command does not know is one.
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
+	var out, stderr bytes.Buffer
+	assert.Equal(t, 0, exitCode(run([]string{"-h"}, &out), &stderr))
+	assert.True(t, strings.HasPrefix(out.String(), "Usage: registry "), out.String())
+	assert.Contains(t, out.String(), "-url")
+	assert.NotContains(t, out.String(), "latest", "-h runs nothing")
+	assert.Empty(t, stderr.String())
+
+	assert.Equal(t, 1, exitCode(run([]string{"-no-such-flag"}, &bytes.Buffer{}), &stderr))
+	assert.Contains(t, stderr.String(), "registry: flag provided but not defined: -no-such-flag")
 }

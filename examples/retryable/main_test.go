@@ -59,3 +59,17 @@ func TestRetryableGivesUpAfterItsRetries(t *testing.T) {
 	require.Error(t, err)
 	assert.Len(t, srv.RequestsTo("/status/503/"), 2)
 }
+
+// TestHelpPrintsUsageAndExits0: -h is a request for the usage, not a
+// failure; a flag the command does not know is one.
+func TestHelpPrintsUsageAndExits0(t *testing.T) {
+	var out, stderr bytes.Buffer
+	assert.Equal(t, 0, exitCode(run([]string{"-h"}, &out), &stderr))
+	assert.True(t, strings.HasPrefix(out.String(), "Usage: retryable "), out.String())
+	assert.Contains(t, out.String(), "-url")
+	assert.NotContains(t, out.String(), "attempt 1", "-h runs nothing")
+	assert.Empty(t, stderr.String())
+
+	assert.Equal(t, 1, exitCode(run([]string{"-no-such-flag"}, &bytes.Buffer{}), &stderr))
+	assert.Contains(t, stderr.String(), "retryable: flag provided but not defined: -no-such-flag")
+}

@@ -147,15 +147,21 @@ func did(r result) string {
 	return s
 }
 
-// outcome is the OUTCOME column: each call's status or error.
-func outcome(r result) string {
+// outcome is each call's status or error, in full (-v).
+func outcome(r result) string { return outcomeWith(r, errSummary) }
+
+// shortOutcome is outcome with each error reduced to its status and
+// sentinels, for the default report.
+func shortOutcome(r result) string { return outcomeWith(r, errClass) }
+
+func outcomeWith(r result, summary func(error) string) string {
 	if r.pending {
 		return "needs " + r.sc.needs
 	}
 	out := make([]string, len(r.calls))
 	for i, c := range r.calls {
 		if c.err != nil {
-			out[i] = errSummary(c.err)
+			out[i] = summary(c.err)
 		} else {
 			out[i] = strconv.Itoa(c.status)
 		}

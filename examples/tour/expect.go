@@ -110,10 +110,22 @@ func errNames(errs []error) string {
 }
 
 // errSummary names the sentinels err matches, with the fields of reauth's
-// typed errors that say why: "401 ErrUnauthorized: ErrRefusedAfterRetry".
-// reauth's error strings hold no secrets (DESIGN invariant 7), so an error
-// that matches no sentinel is shown as it is.
+// typed errors that say why: "401 ErrUnauthorized (ErrRefusedAfterRetry)
+// Bearer.Scope=admin". reauth's error strings hold no secrets (DESIGN
+// invariant 7), so an error that matches no sentinel is shown as it is.
 func errSummary(err error) string {
+	class, fields := errParts(err)
+	return class + fields
+}
+
+// errClass is errSummary without the fields: the status and the sentinels,
+// "401 ErrUnauthorized (ErrRefusedAfterRetry)".
+func errClass(err error) string {
+	class, _ := errParts(err)
+	return class
+}
+
+func errParts(err error) (class, fields string) {
 	var matched []string
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {
@@ -121,7 +133,7 @@ func errSummary(err error) string {
 		}
 	}
 	if len(matched) == 0 {
-		return err.Error()
+		return err.Error(), ""
 	}
 	var b strings.Builder
 	var (
@@ -145,6 +157,8 @@ func errSummary(err error) string {
 	if len(matched) > 1 {
 		b.WriteString(" (" + strings.Join(matched[1:], ", ") + ")")
 	}
+	class = b.String()
+	b.Reset()
 	// The fields of the typed error that tell the caller what to do next.
 	for _, f := range []struct{ name, v string }{
 		{"Bearer.Scope", be.Scope}, {"Bearer.ACRValues", be.ACRValues}, {"Bearer.MaxAge", be.MaxAge},
@@ -161,7 +175,7 @@ func errSummary(err error) string {
 	if ue != nil && ue.ParseErr != nil {
 		b.WriteString(" ParseErr set")
 	}
-	return b.String()
+	return class, b.String()
 }
 
 // The checks scenarios add to their status or error.
@@ -249,6 +263,42 @@ func digestAnswered(algorithm, qop string) func([]call) string {
 			return "no Digest request"
 		}
 		return ""
+	}
+}
+
+// digestStrength is DESIGN's choice among Digest challenges: the strongest
+// algorithm, a -sess variant just below its base (RFC 7616 §3.7 leaves
+// the choice to the client's policy).
+var digestStrength = []string{"MD5-sess", "MD5", "SHA-256-sess", "SHA-256", "SHA-512-256-sess", "SHA-512-256"}
+
+// digestAnsweredStrongest checks that the Digest answers use the strongest
+// algorithm the server's first 401 offered, whichever the mock offers.
+func digestAnsweredStrongest(qop string) func([]call) string {
+	return func(calls []call) string {
+		best := -1
+		for _, w := range calls[0].wire {
+			for _, ch := range w.challenges {
+				if !ch.Is("Digest") {
+					continue
+				}
+				alg := ch.Params["algorithm"]
+				if alg == "" {
+					alg = "MD5" // RFC 7616 §3.3
+				}
+				for i, a := range digestStrength {
+					if strings.EqualFold(a, alg) {
+						best = max(best, i)
+					}
+				}
+			}
+			if best >= 0 {
+				break // the first response that challenged
+			}
+		}
+		if best < 0 {
+			return "the server offered no Digest algorithm reauth knows"
+		}
+		return digestAnswered(digestStrength[best], qop)(calls)
 	}
 }
 

@@ -35,7 +35,7 @@ func tokenScenarios() []scenario {
 			before: revokeBeforeSecondCall,
 			want:   succeeds(http.StatusOK, 1, 2),
 			shows:  "a revoked token is replaced once, then retried"},
-		{variant: "token without admin scope", path: "/oauth2/resource/admin", creds: oauth2ClientCredentials(),
+		{variant: "no admin scope", path: "/oauth2/resource/admin", creds: oauth2ClientCredentials(),
 			want: fails(1, reauth.ErrForbidden).
 				and(bearerErrorIs("scope", func(b reauth.BearerError) string { return b.Scope }, "admin")),
 			shows: "insufficient_scope on 403: final, no refresh"},

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -83,16 +82,17 @@ type summary struct {
 	total, asDesigned, pending, differ int
 }
 
-// run runs every scenario against a new mock server and writes the table to
-// w. Only setting up the mock server can fail; a scenario that goes wrong is
-// counted in differ.
-func run(w io.Writer) (summary, error) {
+// run runs every scenario against a new mock server and writes the report
+// to w: one line per scenario that fits 100 columns, or with verbose every
+// detail. Only setting up the mock server can fail; a scenario that goes
+// wrong is counted in differ.
+func run(w io.Writer, verbose bool) (summary, error) {
 	e, err := newEnv()
 	if err != nil {
 		return summary{}, fmt.Errorf("starting the mock server: %w", err)
 	}
 	defer e.close()
-	return writeTable(w, e.url, e.runAll(scenarios()))
+	return writeReport(w, e.url, e.runAll(scenarios()), verbose)
 }
 
 // runAll runs the scenarios in order: some move the server's clock or
@@ -259,44 +259,4 @@ func (w *wireRecorder) take() []wireResponse {
 	got := w.got
 	w.got = nil
 	return got
-}
-
-// writeTable writes one row per scenario, the differences, and the count.
-func writeTable(w io.Writer, url string, results []result) (summary, error) {
-	var sum summary
-	fmt.Fprintf(w, "reauth tour: every scenario of the mock server (in-process at %s) through a reauth.Transport\n", url)
-	fmt.Fprintln(w, `REAUTH DID: each request as the server saw it, "credentials status"; "|" separates calls on the same Transport`)
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tSERVER ASKED\tREAUTH DID\tOUTCOME\tDESIGN.md\tSHOWS")
-	for _, r := range results {
-		sum.total++
-		verdict := "as designed"
-		switch {
-		case r.pending:
-			sum.pending++
-			verdict = "not yet supported"
-		case len(r.differs) > 0:
-			sum.differ++
-			verdict = "DIFFERS"
-		default:
-			sum.asDesigned++
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.sc.label(), asked(r), did(r), outcome(r), verdict, r.sc.shows)
-	}
-	if err := tw.Flush(); err != nil {
-		return sum, err
-	}
-	for _, r := range results {
-		for _, d := range r.differs {
-			fmt.Fprintf(w, "\nDIFFERS %s: %s", r.sc.label(), d)
-		}
-	}
-	if sum.differ > 0 {
-		fmt.Fprintln(w)
-	}
-	_, err := fmt.Fprintf(w, "\n%d scenarios: %d as DESIGN.md says, %d not yet supported, %d differ\n",
-		sum.total, sum.asDesigned, sum.pending, sum.differ)
-	return sum, err
 }
