@@ -116,7 +116,7 @@ func (e *UnauthorizedError) Error() string {
 	writeChallengeSchemes(&b, e.Challenges)
 	writeBearerError(&b, e.Bearer)
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
 	}
 	return b.String()
 }
@@ -290,3 +290,55 @@ func (e finalErr) Unwrap() error { return e.error }
 
 // Final reports that a retry cannot help.
 func (finalErr) Final() bool { return true }
+
+// The "reauth: " prefix starts every error reauth makes, once. An error that
+// wraps another error reauth made prints what it wraps without that prefix:
+// the typed errors through reasonText, the wrapping errors made with fmt's
+// verbs through errorf. So a chain reads "reauth: no credentials answer the
+// challenges: unsupported Digest algorithm …", never "…: reauth: …".
+const errPrefix = "reauth: "
+
+// reasonText is err's text for use inside another reauth error's text: without
+// its leading prefix.
+func reasonText(err error) string {
+	return strings.TrimPrefix(err.Error(), errPrefix)
+}
+
+// errorf is fmt.Errorf for reauth errors that wrap other errors: every error
+// argument but one that opens the text is printed by reasonText. errors.Is
+// and errors.As see the same chain as with fmt.Errorf.
+func errorf(format string, args ...any) error {
+	wrapped := fmt.Errorf(format, args...)
+	inner := make([]any, len(args))
+	for i, a := range args {
+		if err, ok := a.(error); ok && (i > 0 || !strings.HasPrefix(format, "%")) {
+			a = unprefixed{err}
+		}
+		inner[i] = a
+	}
+	return &wrapError{msg: fmt.Errorf(format, inner...).Error(), wrapped: wrapped}
+}
+
+// unprefixed prints an error by reasonText.
+type unprefixed struct{ error }
+
+func (e unprefixed) Error() string { return reasonText(e.error) }
+
+// wrapError is an error made by errorf: its own text, and the errors that
+// fmt.Errorf would have wrapped.
+type wrapError struct {
+	msg     string
+	wrapped error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+
+func (e *wrapError) Unwrap() []error {
+	switch w := e.wrapped.(type) {
+	case interface{ Unwrap() []error }:
+		return w.Unwrap()
+	case interface{ Unwrap() error }:
+		return []error{w.Unwrap()}
+	}
+	return nil
+}

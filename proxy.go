@@ -76,7 +76,7 @@ func (e *ProxyConnectError) Error() string {
 	}
 	switch {
 	case e.Err != nil:
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
 	case e.answer != nil:
 		b.WriteString(": the credentials have an answer; send the request again")
 	}

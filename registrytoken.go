@@ -181,7 +181,7 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, err
 		}
-		return nil, 0, fmt.Errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
+		return nil, 0, errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
