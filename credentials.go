@@ -80,7 +80,7 @@ func (r *AuthRequest) origin() origin {
 	return originOf(r.Request.URL)
 }
 
-// Bound reports whether rawURL's origin is one the Transport's credentials
+// Bound reports whether u's origin is one the Transport's credentials
 // may be sent to: Digest uses it to keep a challenge's domain (RFC 7616 §3.3)
 // within Transport.Origins.
 func (r *AuthRequest) Bound(u *url.URL) bool {

@@ -136,8 +136,8 @@ type ForbiddenError struct {
 	Challenges []Challenge // WWW-Authenticate challenges on the 403, if any
 	Bearer     BearerError // for insufficient_scope, Bearer.Scope is the scope required
 	Body       []byte      // the start of the response body
-	Method     string
-	URL        string // without userinfo, query or fragment
+	Method     string      // the request's method
+	URL        string      // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
 	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
 	// as the registry sent them; Error cleans them for printing.
@@ -147,8 +147,8 @@ type ForbiddenError struct {
 // RegistryError is one entry of the errors array a Docker/OCI distribution
 // registry sends in an error body.
 type RegistryError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string `json:"code"`    // e.g. DENIED, UNAUTHORIZED, NAME_UNKNOWN
+	Message string `json:"message"` // the registry's text, as it sent it
 }
 
 func (e *ForbiddenError) Error() string {
@@ -168,12 +168,12 @@ func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
 // challenge says error="invalid_request" (RFC 6750 §3.1): the request or its
 // credentials were malformed, and sending them again will not help.
 type InvalidRequestError struct {
-	StatusCode int
-	Challenges []Challenge
-	Bearer     BearerError
-	Body       []byte
-	Method     string
-	URL        string
+	StatusCode int         // 400
+	Challenges []Challenge // the WWW-Authenticate challenges, parsed
+	Bearer     BearerError // the Bearer error fields: Code is invalid_request
+	Body       []byte      // the start of the response body
+	Method     string      // the request's method
+	URL        string      // without userinfo, query or fragment
 }
 
 func (e *InvalidRequestError) Error() string {

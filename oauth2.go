@@ -300,7 +300,7 @@ func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Chall
 	}
 	hook := c.opts.StepUp
 	if hook == nil {
-		return "", ErrStepUpRequired
+		return "", errStepUpRequired
 	}
 	fetch := func(ctx context.Context) (string, *cachedToken, error) {
 		tok, err := hook(ctx, sc)
@@ -308,7 +308,7 @@ func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Chall
 		case err != nil:
 			return "", nil, fmt.Errorf("reauth: OAuth2Options.StepUp: %w", err)
 		case tok == nil:
-			return "", nil, ErrStepUpRequired
+			return "", nil, errStepUpRequired
 		}
 		value, verr := bearerValue(tok)
 		if verr != nil {

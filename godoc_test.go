@@ -1,0 +1,114 @@
+package reauth
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/printer"
+	"go/token"
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// parsePackage parses the package's own (non-test) files with comments.
+func parsePackage(t *testing.T) (*token.FileSet, []*ast.File) {
+	t.Helper()
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go")
+	}, parser.ParseComments)
+	require.NoError(t, err)
+	require.Contains(t, pkgs, "reauth")
+	var files []*ast.File
+	for _, f := range pkgs["reauth"].Files {
+		files = append(files, f)
+	}
+	return fset, files
+}
+
+// TestGoDocShowsNoUnexportedNames: go doc prints the declarations of exported
+// variables and constants; none may show a name the reader cannot use.
+func TestGoDocShowsNoUnexportedNames(t *testing.T) {
+	fset, files := parsePackage(t)
+	unexported := map[string]bool{}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil && !d.Name.IsExported() {
+					unexported[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if !s.Name.IsExported() {
+							unexported[s.Name.Name] = true
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if !n.IsExported() {
+								unexported[n.Name] = true
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	ident := regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+	for _, f := range files {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || (g.Tok != token.VAR && g.Tok != token.CONST) {
+				continue
+			}
+			for _, s := range g.Specs {
+				vs := s.(*ast.ValueSpec)
+				if !vs.Names[0].IsExported() {
+					continue
+				}
+				var b strings.Builder
+				bare := *vs // what go doc shows of the declaration, without comments
+				bare.Doc, bare.Comment = nil, nil
+				require.NoError(t, printer.Fprint(&b, fset, &bare))
+				// String literals may say anything.
+				text := regexp.MustCompile("\"(?:[^\"\\\\]|\\\\.)*\"|`[^`]*`").ReplaceAllString(b.String(), `""`)
+				for _, name := range ident.FindAllString(text, -1) {
+					assert.False(t, unexported[name], "go doc shows %s in %s", name, vs.Names[0].Name)
+				}
+			}
+		}
+	}
+}
+
+// TestExportedStructFieldsAreDocumented: every exported field of an exported
+// struct has a comment, above it or at the end of its line.
+func TestExportedStructFieldsAreDocumented(t *testing.T) {
+	fset, files := parsePackage(t)
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok || !ts.Name.IsExported() {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			for _, field := range st.Fields.List {
+				for _, name := range field.Names {
+					if name.IsExported() {
+						assert.True(t, field.Doc != nil || field.Comment != nil,
+							"%s: %s.%s has no comment", fset.Position(field.Pos()), ts.Name.Name, name.Name)
+					}
+				}
+			}
+			return true
+		})
+	}
+}
