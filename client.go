@@ -607,7 +607,7 @@ func NewClient(t *Transport) *retryablehttp.Client {
 // (429, 5xx except 501, network errors) except that it never retries an auth
 // failure. A 401, 403 or 407, as a response or as reauth's typed error, has
 // already been answered as far as it can be; repeating it would send refused
-// credentials again (DESIGN invariants 1–3).
+// credentials again (DESIGN.md, invariants 1–3).
 func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()

@@ -18,7 +18,7 @@ import (
 //
 // The Transport compares every value an implementation returns with the
 // values refused for the same request and never sends a refused one again
-// (DESIGN invariant 2), so an implementation need not track that itself.
+// (DESIGN.md, invariant 2), so an implementation need not track that itself.
 type Credentials interface {
 	// Authorization returns the field value to send with r before any
 	// challenge for it, or "" to send nothing yet. Token schemes answer from

@@ -28,7 +28,7 @@ var (
 	// ErrNoCredentials: the credentials cannot answer any of the challenges.
 	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
 	// ErrSameCredentials: the only credentials on offer are those just refused
-	// (DESIGN invariant 2); a caching token source is the usual cause.
+	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
 	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
 	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
 	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")

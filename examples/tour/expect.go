@@ -111,7 +111,7 @@ func errNames(errs []error) string {
 
 // errSummary names the sentinels err matches, with the fields of reauth's
 // typed errors that say why: "401 ErrUnauthorized: ErrRefusedAfterRetry".
-// reauth's error strings hold no secrets (DESIGN invariant 7), so an error
+// reauth's error strings hold no secrets (DESIGN.md, invariant 7), so an error
 // that matches no sentinel is shown as it is.
 func errSummary(err error) string {
 	var matched []string
@@ -278,7 +278,7 @@ func digestNote(note string) func([]call) string {
 }
 
 // sameBody checks that every request of the scenario carried the same,
-// non-empty body: a retry resends it intact (DESIGN invariant 5).
+// non-empty body: a retry resends it intact (DESIGN.md, invariant 5).
 func sameBody(calls []call) string {
 	var first string
 	for _, c := range calls {

@@ -4,7 +4,7 @@
 //
 //	go run ./examples/tour
 //
-// Each outcome is checked against the status table of DESIGN.md; the command
+// Each outcome is checked against DESIGN.md, status table; the command
 // exits with status 1 if any differs. Scenarios whose credentials are not in
 // reauth yet are listed as not yet supported instead of being faked.
 package main
