@@ -5,7 +5,7 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
-	"io/fs"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,15 +18,20 @@ import (
 func parsePackage(t *testing.T) (*token.FileSet, []*ast.File) {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, parser.ParseComments)
+	entries, err := os.ReadDir(".")
 	require.NoError(t, err)
-	require.Contains(t, pkgs, "reauth")
 	var files []*ast.File
-	for _, f := range pkgs["reauth"].Files {
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		require.NoError(t, err)
+		require.Equal(t, "reauth", f.Name.Name, name)
 		files = append(files, f)
 	}
+	require.NotEmpty(t, files)
 	return fset, files
 }
 
