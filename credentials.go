@@ -26,8 +26,12 @@ type Credentials interface {
 	// challenged them (RFC 7617 §2.2, RFC 7616 §3.3).
 	Authorization(r *AuthRequest) (string, error)
 	// Answer returns the field value to retry with after the refusal, or ""
-	// when these credentials have nothing new to offer. An error ends the
-	// request with that error (a token endpoint that failed, say).
+	// when these credentials have nothing new to offer. To decline with a
+	// reason (an unsupported algorithm, a scope a new token will not have),
+	// return an error that wraps [ErrNoCredentials]: like "", it ends the
+	// request with an [*UnauthorizedError], whose Err is that error. Any
+	// other error fails the request with that error (a token endpoint that
+	// failed, say).
 	Answer(r *AuthRequest, refusal *Refusal) (string, error)
 }
 

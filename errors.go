@@ -26,6 +26,8 @@ var (
 // the error, so errors.Is(err, ErrSameCredentials) and the like work.
 var (
 	// ErrNoCredentials: the credentials cannot answer any of the challenges.
+	// Credentials decline with a reason by returning an error that wraps it
+	// from Answer (see [Credentials]).
 	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
 	// ErrSameCredentials: the only credentials on offer are those just refused
 	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
