@@ -66,6 +66,53 @@ func TestGoDocShowsNoUnexportedNames(t *testing.T) {
 		}
 	}
 	ident := regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+	// The types in exported signatures and exported fields.
+	// structFields: skip unexported fields, which go doc hides.
+	checkTypes := func(where string, fields *ast.FieldList, structFields bool) {
+		if fields == nil {
+			return
+		}
+		for _, f := range fields.List {
+			if structFields && len(f.Names) > 0 && !f.Names[0].IsExported() {
+				continue
+			}
+			var b strings.Builder
+			require.NoError(t, printer.Fprint(&b, fset, f.Type))
+			for _, name := range ident.FindAllString(b.String(), -1) {
+				assert.False(t, unexported[name], "go doc shows %s in %s", name, where)
+			}
+		}
+	}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() || d.Recv != nil && !exportedReceiver(d.Recv) {
+					continue
+				}
+				checkTypes(d.Name.Name, d.Type.Params, false)
+				checkTypes(d.Name.Name, d.Type.Results, false)
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					ts, ok := s.(*ast.TypeSpec)
+					if !ok || !ts.Name.IsExported() {
+						continue
+					}
+					switch tt := ts.Type.(type) {
+					case *ast.StructType:
+						checkTypes(ts.Name.Name, tt.Fields, true)
+					case *ast.InterfaceType:
+						for _, m := range tt.Methods.List {
+							if ft, ok := m.Type.(*ast.FuncType); ok {
+								checkTypes(ts.Name.Name, ft.Params, false)
+								checkTypes(ts.Name.Name, ft.Results, false)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 	for _, f := range files {
 		for _, d := range f.Decls {
 			g, ok := d.(*ast.GenDecl)
@@ -116,4 +163,14 @@ func TestExportedStructFieldsAreDocumented(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// exportedReceiver reports whether a method's receiver type is exported.
+func exportedReceiver(recv *ast.FieldList) bool {
+	t := recv.List[0].Type
+	if star, ok := t.(*ast.StarExpr); ok {
+		t = star.X
+	}
+	id, ok := t.(*ast.Ident)
+	return ok && id.IsExported()
 }
