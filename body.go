@@ -9,7 +9,7 @@ import (
 )
 
 // replayableBody holds what a Transport needs to send a request body again
-// after a challenge (DESIGN invariant 5): the request's own GetBody, or a copy
+// after a challenge (DESIGN.md, invariant 5): the request's own GetBody, or a copy
 // of a body without GetBody buffered up to Transport.MaxBufferedBody. A body
 // that is larger is sent once, and replayable is false: it is never re-sent
 // empty or cut short.

@@ -25,7 +25,7 @@ const DefaultMaxBufferedBody = 1 << 20
 //     them with a value that differs from the one refused, and the request is
 //     retried once. With nothing new to offer, or after the retry, RoundTrip
 //     returns an [*UnauthorizedError].
-//   - 403 from a bound origin: final at once, an [*ForbiddenError].
+//   - 403 from a bound origin: final at once, a [*ForbiddenError].
 //   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 from the proxy a plain-http request goes through: the same as 401,
 //     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
@@ -607,7 +607,7 @@ func NewClient(t *Transport) *retryablehttp.Client {
 // (429, 5xx except 501, network errors) except that it never retries an auth
 // failure. A 401, 403 or 407, as a response or as reauth's typed error, has
 // already been answered as far as it can be; repeating it would send refused
-// credentials again (DESIGN invariants 1–3).
+// credentials again (DESIGN.md, invariants 1–3).
 func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()

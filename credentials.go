@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Credentials supply the Authorization (or, for a proxy, Proxy-Authorization)
@@ -16,7 +18,7 @@ import (
 //
 // The Transport compares every value an implementation returns with the
 // values refused for the same request and never sends a refused one again
-// (DESIGN invariant 2), so an implementation need not track that itself.
+// (DESIGN.md, invariant 2), so an implementation need not track that itself.
 type Credentials interface {
 	// Authorization returns the field value to send with r before any
 	// challenge for it, or "" to send nothing yet. Token schemes answer from
@@ -24,8 +26,12 @@ type Credentials interface {
 	// challenged them (RFC 7617 §2.2, RFC 7616 §3.3).
 	Authorization(r *AuthRequest) (string, error)
 	// Answer returns the field value to retry with after the refusal, or ""
-	// when these credentials have nothing new to offer. An error ends the
-	// request with that error (a token endpoint that failed, say).
+	// when these credentials have nothing new to offer. To decline with a
+	// reason (an unsupported algorithm, a scope a new token will not have),
+	// return an error that wraps [ErrNoCredentials]: like "", it ends the
+	// request with an [*UnauthorizedError], whose Err is that error. Any
+	// other error fails the request with that error (a token endpoint that
+	// failed, say).
 	Answer(r *AuthRequest, refusal *Refusal) (string, error)
 }
 
@@ -78,7 +84,7 @@ func (r *AuthRequest) origin() origin {
 	return originOf(r.Request.URL)
 }
 
-// Bound reports whether rawURL's origin is one the Transport's credentials
+// Bound reports whether u's origin is one the Transport's credentials
 // may be sent to: Digest uses it to keep a challenge's domain (RFC 7616 §3.3)
 // within Transport.Origins.
 func (r *AuthRequest) Bound(u *url.URL) bool {
@@ -118,8 +124,13 @@ type Refusal struct {
 // Basic returns credentials for the Basic scheme (RFC 7617). They are sent
 // once an origin has challenged for Basic, and from then on with every
 // request to it; wrap them in [Preemptive] to send them from the first
-// request. The user-id must not contain ':' (RFC 7617 §2). Both are sent as
-// UTF-8, the only charset RFC 7617 §2.1 lets a server ask for.
+// request. The user-id must not contain ':' (RFC 7617 §2).
+//
+// When the challenge says charset="UTF-8" (RFC 7617 §2.1), the user-id and
+// password are normalised to Unicode Normalization Form C before they are
+// encoded, as that section requires: "jose\u0301" is sent as "jos\u00e9".
+// Without charset, and when sent before any challenge, they are sent as the
+// bytes given, unchanged.
 func Basic(username, password string) Credentials {
 	b := &basicCredentials{}
 	if strings.ContainsRune(username, ':') {
@@ -127,19 +138,33 @@ func Basic(username, password string) Credentials {
 	} else if hasCTL(username) || hasCTL(password) {
 		b.err = fmt.Errorf("%w: Basic user-id or password contains a control character (RFC 7617 §2)", ErrMalformedCredentials)
 	} else {
-		b.value = "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+		b.value = basicFieldValue(username, password)
+		b.utf8Value = b.value
+		if nu, np := norm.NFC.String(username), norm.NFC.String(password); nu != username || np != password {
+			// NFC composes characters and never introduces ':' or a
+			// control character, so the checks above still hold.
+			b.utf8Value = basicFieldValue(nu, np)
+		}
 	}
 	return b
 }
 
+func basicFieldValue(username, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+}
+
 type basicCredentials struct {
-	value string // precomputed: the happy path allocates nothing for it
-	err   error
-	// challenged holds the protection spaces (origins) that asked for Basic;
-	// their requests carry the credentials from then on. A plain map under a
+	// value and utf8Value are precomputed, so the happy path allocates
+	// nothing for them: the user-id and password as given, and normalised
+	// to NFC for a challenge with charset="UTF-8" (the same string when
+	// they already are).
+	value, utf8Value string
+	err              error
+	// challenged holds the protection spaces (origins) that asked for Basic,
+	// with the value their requests carry from then on. A plain map under a
 	// lock: its origin keys are looked up without allocating.
 	mu         sync.RWMutex
-	challenged map[origin]bool
+	challenged map[origin]string
 }
 
 func (b *basicCredentials) Authorization(r *AuthRequest) (string, error) {
@@ -147,39 +172,52 @@ func (b *basicCredentials) Authorization(r *AuthRequest) (string, error) {
 		return "", b.err
 	}
 	b.mu.RLock()
-	ok := b.challenged[r.origin()]
+	v := b.challenged[r.origin()]
 	b.mu.RUnlock()
-	if ok {
-		return b.value, nil
-	}
-	return "", nil
+	return v, nil
 }
 
 // Answer answers a Basic challenge. A 401 without any challenge is not
-// answered: nothing says that Basic is wanted (DESIGN's status table).
+// answered: nothing says that Basic is wanted (DESIGN.md, status table).
 func (b *basicCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
 	if b.err != nil {
 		return "", b.err
 	}
-	if !hasScheme(refusal.Challenges, "Basic") {
+	utf8 := false
+	found := false
+	for _, c := range refusal.Challenges {
+		if c.Is("Basic") {
+			found = true
+			utf8 = utf8 || strings.EqualFold(c.Params["charset"], "UTF-8")
+		}
+	}
+	if !found {
 		return "", nil
 	}
-	return b.upFront(r)
+	if utf8 {
+		return b.remember(r, b.utf8Value), nil
+	}
+	return b.remember(r, b.value), nil
 }
 
 // upFront records r's protection space as one that takes Basic and returns
-// the credentials.
+// the credentials, as given: no challenge has named a charset.
 func (b *basicCredentials) upFront(r *AuthRequest) (string, error) {
 	if b.err != nil {
 		return "", b.err
 	}
+	return b.remember(r, b.value), nil
+}
+
+// remember records that r's protection space takes Basic as v, and returns v.
+func (b *basicCredentials) remember(r *AuthRequest, v string) string {
 	b.mu.Lock()
 	if b.challenged == nil {
-		b.challenged = make(map[origin]bool)
+		b.challenged = make(map[origin]string)
 	}
-	b.challenged[r.origin()] = true
+	b.challenged[r.origin()] = v
 	b.mu.Unlock()
-	return b.value, nil
+	return v
 }
 
 // Preemptive returns credentials that send c from the first request to a
@@ -218,7 +256,12 @@ func (p preemptive) Observe(r *AuthRequest, sent string, resp *http.Response) er
 // Bearer returns a static bearer token (RFC 6750), sent with every request
 // to a bound origin. A static token has nothing new to offer when it is
 // refused, so a 401 is final at once; use [OAuth2] for tokens that refresh.
+// An empty token (an unset environment variable, say) or one that is not a
+// b64token is an error, wrapping [ErrMalformedCredentials], at first use.
 func Bearer(token string) Credentials {
+	if token == "" {
+		return &bearerCredentials{err: fmt.Errorf(`%w: the Bearer token is empty (is the environment variable it comes from unset?); pass reauth.Bearer a non-empty token`, ErrMalformedCredentials)}
+	}
 	if !isToken68(token) {
 		return &bearerCredentials{err: fmt.Errorf("%w: Bearer token is not a valid b64token (RFC 6750 §2.1)", ErrMalformedCredentials)}
 	}

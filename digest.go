@@ -35,7 +35,7 @@ var (
 // DigestInput is what [DigestAuthorization] needs besides the challenge: the
 // user's credentials and the request they are for.
 type DigestInput struct {
-	Username, Password string
+	Username, Password string // the user's credentials, as UTF-8
 	Method, URI        string // URI is the request-target as sent, e.g. "/dir/index.html?x=1"
 	Body               []byte // entity body, for qop=auth-int
 	Cnonce             string // "" picks a random one

@@ -145,7 +145,7 @@ func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 	if bestRank == 0 {
 		if why != nil {
 			// Digest was asked for but cannot be answered: say why.
-			return "", fmt.Errorf("%w: %w", ErrNoCredentials, why)
+			return "", errorf("%w: %w", ErrNoCredentials, why)
 		}
 		return "", nil
 	}

@@ -26,9 +26,11 @@ var (
 // the error, so errors.Is(err, ErrSameCredentials) and the like work.
 var (
 	// ErrNoCredentials: the credentials cannot answer any of the challenges.
+	// Credentials decline with a reason by returning an error that wraps it
+	// from Answer (see [Credentials]).
 	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
 	// ErrSameCredentials: the only credentials on offer are those just refused
-	// (DESIGN invariant 2); a caching token source is the usual cause.
+	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
 	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
 	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
 	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")
@@ -116,7 +118,7 @@ func (e *UnauthorizedError) Error() string {
 	writeChallengeSchemes(&b, e.Challenges)
 	writeBearerError(&b, e.Bearer)
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
 	}
 	return b.String()
 }
@@ -136,8 +138,8 @@ type ForbiddenError struct {
 	Challenges []Challenge // WWW-Authenticate challenges on the 403, if any
 	Bearer     BearerError // for insufficient_scope, Bearer.Scope is the scope required
 	Body       []byte      // the start of the response body
-	Method     string
-	URL        string // without userinfo, query or fragment
+	Method     string      // the request's method
+	URL        string      // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
 	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
 	// as the registry sent them; Error cleans them for printing.
@@ -147,8 +149,8 @@ type ForbiddenError struct {
 // RegistryError is one entry of the errors array a Docker/OCI distribution
 // registry sends in an error body.
 type RegistryError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string `json:"code"`    // e.g. DENIED, UNAUTHORIZED, NAME_UNKNOWN
+	Message string `json:"message"` // the registry's text, as it sent it
 }
 
 func (e *ForbiddenError) Error() string {
@@ -168,12 +170,12 @@ func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
 // challenge says error="invalid_request" (RFC 6750 §3.1): the request or its
 // credentials were malformed, and sending them again will not help.
 type InvalidRequestError struct {
-	StatusCode int
-	Challenges []Challenge
-	Bearer     BearerError
-	Body       []byte
-	Method     string
-	URL        string
+	StatusCode int         // 400
+	Challenges []Challenge // the WWW-Authenticate challenges, parsed
+	Bearer     BearerError // the Bearer error fields: Code is invalid_request
+	Body       []byte      // the start of the response body
+	Method     string      // the request's method
+	URL        string      // without userinfo, query or fragment
 }
 
 func (e *InvalidRequestError) Error() string {
@@ -290,3 +292,55 @@ func (e finalErr) Unwrap() error { return e.error }
 
 // Final reports that a retry cannot help.
 func (finalErr) Final() bool { return true }
+
+// The "reauth: " prefix starts every error reauth makes, once. An error that
+// wraps another error reauth made prints what it wraps without that prefix:
+// the typed errors through reasonText, the wrapping errors made with fmt's
+// verbs through errorf. So a chain reads "reauth: no credentials answer the
+// challenges: unsupported Digest algorithm …", never "…: reauth: …".
+const errPrefix = "reauth: "
+
+// reasonText is err's text for use inside another reauth error's text: without
+// its leading prefix.
+func reasonText(err error) string {
+	return strings.TrimPrefix(err.Error(), errPrefix)
+}
+
+// errorf is fmt.Errorf for reauth errors that wrap other errors: every error
+// argument but one that opens the text is printed by reasonText. errors.Is
+// and errors.As see the same chain as with fmt.Errorf.
+func errorf(format string, args ...any) error {
+	wrapped := fmt.Errorf(format, args...)
+	inner := make([]any, len(args))
+	for i, a := range args {
+		if err, ok := a.(error); ok && (i > 0 || !strings.HasPrefix(format, "%")) {
+			a = unprefixed{err}
+		}
+		inner[i] = a
+	}
+	return &wrapError{msg: fmt.Errorf(format, inner...).Error(), wrapped: wrapped}
+}
+
+// unprefixed prints an error by reasonText.
+type unprefixed struct{ error }
+
+func (e unprefixed) Error() string { return reasonText(e.error) }
+
+// wrapError is an error made by errorf: its own text, and the errors that
+// fmt.Errorf would have wrapped.
+type wrapError struct {
+	msg     string
+	wrapped error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+
+func (e *wrapError) Unwrap() []error {
+	switch w := e.wrapped.(type) {
+	case interface{ Unwrap() []error }:
+		return w.Unwrap()
+	case interface{ Unwrap() error }:
+		return []error{w.Unwrap()}
+	}
+	return nil
+}

@@ -13,7 +13,8 @@ type EventKind int
 const (
 	// EventChallenge: a 401 or 407 arrived; Challenges holds what it asked.
 	EventChallenge EventKind = iota + 1
-	// EventRetry: the request is sent again with new credentials (Sent).
+	// EventRetry: the request is sent again with new credentials, whose
+	// auth-scheme is Scheme.
 	EventRetry
 	// EventGiveUp: a 401, 407 or 400 is final; Err says why.
 	EventGiveUp
@@ -38,7 +39,7 @@ func (k EventKind) String() string {
 // Event is one auth decision of a [Transport], passed to Transport.OnEvent
 // and logged at debug level to Transport.Logger.
 type Event struct {
-	Kind       EventKind
+	Kind       EventKind   // what was decided
 	Method     string      // the request's method
 	URL        string      // without userinfo, query or fragment
 	StatusCode int         // the status that led to the decision

@@ -28,7 +28,8 @@ func exampleAPI() *httptest.Server {
 
 // Wrap the transport of an http.Client (here http.DefaultTransport, as
 // http.DefaultClient uses) so that it answers challenges from one origin.
-func Example_wrapDefaultTransport() {
+// A 403 is final: the error matches ErrForbidden and is a *ForbiddenError.
+func ExampleTransport() {
 	api := exampleAPI()
 	defer api.Close()
 
@@ -77,5 +78,41 @@ func ExampleNewClient() {
 	fmt.Println(errors.Is(err, reauth.ErrForbidden))
 	// Output:
 	// 200
+	// true
+}
+
+// A static token goes with every request to the bound origin. When the API
+// refuses it there is nothing new to offer: the error is final, matches
+// ErrUnauthorized and says why. An empty token, such as an unset
+// environment variable, is an error before anything is sent.
+func ExampleBearer() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good-token" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+
+	for _, token := range []string{"good-token", "revoked-token", ""} {
+		client := &http.Client{Transport: &reauth.Transport{
+			Credentials: reauth.Bearer(token),
+			Origins:     []string{api.URL},
+		}}
+		resp, err := client.Get(api.URL + "/items")
+		var ue *reauth.UnauthorizedError
+		switch {
+		case err == nil:
+			resp.Body.Close()
+			fmt.Println(resp.StatusCode)
+		case errors.As(err, &ue):
+			fmt.Println(ue.StatusCode, ue.Bearer.Code, errors.Is(err, reauth.ErrNoCredentials))
+		default:
+			fmt.Println(errors.Is(err, reauth.ErrMalformedCredentials))
+		}
+	}
+	// Output:
+	// 200
+	// 401 invalid_token true
 	// true
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/reauth/reauth"
 )
 
-// Leak tests: credentials go only where they are bound (DESIGN invariant 4)
+// Leak tests: credentials go only where they are bound (DESIGN.md, invariant 4)
 // and no secret shows in errors, logs, events or panics (invariant 7).
 // Every secret contains SENTINEL so that captured output can be searched
 // for all of them at once; their encoded forms are searched too. Test

@@ -75,7 +75,7 @@ func OAuth2(src oauth2.TokenSource) Credentials {
 // Bearer challenge (or no challenge at all): the refused token is dropped, a
 // new one fetched and the request retried once. A 401 for a token that was
 // already replaced is answered with the current token, and concurrent 401s
-// for the same token share one fetch (DESIGN invariant 6). RFC 6750 §3.1:
+// for the same token share one fetch (DESIGN.md, invariant 6). RFC 6750 §3.1:
 // error="invalid_request" and "insufficient_scope" are final, with no fetch;
 // 403 is always final.
 //
@@ -300,7 +300,7 @@ func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Chall
 	}
 	hook := c.opts.StepUp
 	if hook == nil {
-		return "", ErrStepUpRequired
+		return "", errStepUpRequired
 	}
 	fetch := func(ctx context.Context) (string, *cachedToken, error) {
 		tok, err := hook(ctx, sc)
@@ -308,7 +308,7 @@ func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Chall
 		case err != nil:
 			return "", nil, fmt.Errorf("reauth: OAuth2Options.StepUp: %w", err)
 		case tok == nil:
-			return "", nil, ErrStepUpRequired
+			return "", nil, errStepUpRequired
 		}
 		value, verr := bearerValue(tok)
 		if verr != nil {

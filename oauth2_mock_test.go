@@ -120,7 +120,7 @@ func TestMockOAuth2RevokedTokenIsReplacedTransparently(t *testing.T) {
 	assert.Equal(t, []int{200, 200}, statuses(srv.RequestsTo("/oauth2/token")))
 }
 
-// DESIGN invariant 6 against the mock: after a revocation, 200 concurrent
+// DESIGN.md, invariant 6, against the mock: after a revocation, 200 concurrent
 // requests get their 401s and share one token fetch.
 func TestMockOAuth2ConcurrentRefusalsShareOneFetch(t *testing.T) {
 	const n = 200

@@ -76,7 +76,7 @@ func (e *ProxyConnectError) Error() string {
 	}
 	switch {
 	case e.Err != nil:
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
 	case e.answer != nil:
 		b.WriteString(": the credentials have an answer; send the request again")
 	}
@@ -156,7 +156,7 @@ func (pc *proxyConnect) connectHeader(ctx context.Context, proxyURL *url.URL, ta
 
 // connectResponse is http.Transport.OnProxyConnectResponse: any status but
 // 200 becomes a *ProxyConnectError; a 407's challenges go to the credentials
-// for an answer that differs from the value refused (DESIGN invariant 2).
+// for an answer that differs from the value refused (DESIGN.md, invariant 2).
 func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, resp *http.Response) error {
 	if pc.onResponse != nil {
 		if err := pc.onResponse(ctx, proxyURL, connectReq, resp); err != nil {

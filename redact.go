@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// How reauth keeps secrets out of what it prints (DESIGN invariant 7):
+// How reauth keeps secrets out of what it prints (DESIGN.md, invariant 7):
 // credentials that print as their kind, and challenges with what a server
 // echoed of the credentials replaced.
 

@@ -95,7 +95,7 @@ type registryCredentials struct {
 	basic              *basicCredentials // nil when anonymous
 	opts               RegistryOptions
 	// fetches makes concurrent requests for the same token share one fetch
-	// (DESIGN invariant 6).
+	// (DESIGN.md, invariant 6).
 	fetches singleflight.Group
 
 	mu     sync.Mutex

@@ -43,7 +43,7 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 	if !tr.realmBound && (c.basic != nil || c.refreshToken(tr.realm, tr.service) != "") {
 		// The registry names the realm; without this check a registry (or
 		// whoever answers for it) could have the password sent anywhere
-		// (DESIGN invariant 4).
+		// (DESIGN.md, invariant 4).
 		return nil, &RealmError{Realm: redactURL(realm), Reason: "is not in Transport.Origins; add its origin there to send the registry credentials to it"}
 	}
 	if c.basic != nil && c.basic.err != nil {
@@ -160,7 +160,7 @@ func (c *registryCredentials) post(ctx context.Context, client *http.Client, rea
 }
 
 // checkPasswordScheme refuses to send the password to a plain-http realm
-// that is not loopback unless the user opted in (DESIGN invariant 4).
+// that is not loopback unless the user opted in (DESIGN.md, invariant 4).
 func (c *registryCredentials) checkPasswordScheme(realm *url.URL) error {
 	if realm.Scheme == "http" && !isLoopback(realm.Hostname()) && !c.opts.InsecureAllowHTTP {
 		return &RealmError{Realm: redactURL(realm), Reason: "is plain http and the password would cross the network in the clear; set RegistryOptions.InsecureAllowHTTP"}
@@ -181,7 +181,7 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, err
 		}
-		return nil, 0, fmt.Errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
+		return nil, 0, errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

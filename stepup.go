@@ -3,6 +3,7 @@ package reauth
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +22,13 @@ const (
 // ErrStepUpRequired is the reason an [*UnauthorizedError] gives when the
 // server asked for step-up authentication (RFC 9470) or more claims and no
 // OAuth2Options.StepUp hook supplied a token. The error's Bearer field holds
-// acr_values, max_age and claims, for the application to act on. It matches
-// [ErrNoCredentials] too.
-var ErrStepUpRequired error = &noRetry{msg: "reauth: the server requires step-up authentication or more claims (RFC 9470) and no StepUp hook supplied a token"}
+// acr_values, max_age and claims, for the application to act on. An error
+// that wraps it matches [ErrNoCredentials] too.
+var ErrStepUpRequired = errors.New("reauth: the server requires step-up authentication or more claims (RFC 9470) and no StepUp hook supplied a token")
+
+// errStepUpRequired is ErrStepUpRequired as the credentials give it: a reason
+// not to retry (noRetry).
+var errStepUpRequired error = &noRetry{msg: ErrStepUpRequired.Error(), also: ErrStepUpRequired}
 
 // StepUpChallenge is what a step-up (RFC 9470) or claims challenge asks for,
 // as passed to OAuth2Options.StepUp. The hook typically sends the user
@@ -38,7 +43,7 @@ type StepUpChallenge struct {
 	// MaxAge is the largest acceptable time since the user authenticated;
 	// meaningful only when HasMaxAge (max_age=0 asks for a fresh login).
 	MaxAge    time.Duration
-	HasMaxAge bool
+	HasMaxAge bool // the challenge carried max_age
 	// Claims is the claims request, decoded from base64 to JSON; "" when the
 	// challenge has none.
 	Claims string

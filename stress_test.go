@@ -52,7 +52,7 @@ func stressRequests(t *testing.T) int {
 // mock server while faults are injected: 503s and 429s at random in front
 // of every endpoint (token endpoints included), every access and registry
 // token revoked, every Digest nonce made stale. Every call must succeed;
-// each revocation must cost exactly one token fetch per credentials (DESIGN
+// each revocation must cost exactly one token fetch per credentials (DESIGN.md,
 // invariant 6); and once the clients are closed, no goroutine is left.
 //
 // A fault is injected while no request is in flight (a write lock that

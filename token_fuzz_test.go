@@ -22,7 +22,7 @@ import (
 // Token endpoints are hostile input too: x/oauth2 parses what an OAuth2
 // endpoint sends, and reauth decides what of it may go into a header and
 // into an error; reauth parses a registry realm's answer itself. These
-// targets hold both to the rules of DESIGN invariants 7 and 8: a token goes
+// targets hold both to the rules of DESIGN.md, invariants 7 and 8: a token goes
 // out only as a header-safe Bearer value, an error is a *TokenError whose
 // text is printable, bounded and free of secrets, and the response is read
 // only up to its limit. Seed corpora are in testdata/fuzz/<target>.

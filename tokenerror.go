@@ -65,7 +65,7 @@ func (e *TokenError) Error() string {
 		fmt.Fprintf(&b, ", see %s", e.URI)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "reauth: "))
+		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
 	}
 	return b.String()
 }

@@ -5,7 +5,7 @@ import (
 )
 
 // tokenFlight is one token fetch shared by every request that needs a new
-// token while it runs (DESIGN invariant 6: one fetch per refused token, for
+// token while it runs (DESIGN.md, invariant 6: one fetch per refused token, for
 // any number of goroutines).
 //
 // Each waiter waits on its own context and leaves when that ends, so a

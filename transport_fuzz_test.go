@@ -31,7 +31,7 @@ import (
 //
 //   - no panic, no hang, and no response body read past reauth's bounds;
 //   - at most one retry per challenge kind: 2 attempts for the origin alone,
-//     3 with a proxy (DESIGN invariant 1);
+//     3 with a proxy (DESIGN.md, invariant 1);
 //   - a credential refused with 401 or 407 is not sent again (invariant 2);
 //   - no Authorization to an origin outside Origins, no Basic or Bearer over
 //     plain http to a host that is not loopback, no Proxy-Authorization on an

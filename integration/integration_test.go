@@ -178,7 +178,7 @@ func describe(ex []exchange) string {
 	return "requests sent:\n" + strings.Join(lines, "\n")
 }
 
-// assertNoRepeatedAuthorization checks invariant 2 of DESIGN.md: within one
+// assertNoRepeatedAuthorization checks DESIGN.md, invariant 2: within one
 // call, credentials that were sent once are never sent again.
 func assertNoRepeatedAuthorization(t *testing.T, ex []exchange) {
 	t.Helper()

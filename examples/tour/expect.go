@@ -111,7 +111,7 @@ func errNames(errs []error) string {
 
 // errSummary names the sentinels err matches, with the fields of reauth's
 // typed errors that say why: "401 ErrUnauthorized (ErrRefusedAfterRetry)
-// Bearer.Scope=admin". reauth's error strings hold no secrets (DESIGN
+// Bearer.Scope=admin". reauth's error strings hold no secrets (DESIGN.md,
 // invariant 7), so an error that matches no sentinel is shown as it is.
 func errSummary(err error) string {
 	class, fields := errParts(err)
@@ -266,8 +266,8 @@ func digestAnswered(algorithm, qop string) func([]call) string {
 	}
 }
 
-// digestStrength is DESIGN's choice among Digest challenges: the strongest
-// algorithm, a -sess variant just below its base (RFC 7616 §3.7 leaves
+// digestStrength is the order in which reauth prefers Digest algorithms: the
+// strongest algorithm, a -sess variant just below its base (RFC 7616 §3.7 leaves
 // the choice to the client's policy).
 var digestStrength = []string{"MD5-sess", "MD5", "SHA-256-sess", "SHA-256", "SHA-512-256-sess", "SHA-512-256"}
 
@@ -328,7 +328,7 @@ func digestNote(note string) func([]call) string {
 }
 
 // sameBody checks that every request of the scenario carried the same,
-// non-empty body: a retry resends it intact (DESIGN invariant 5).
+// non-empty body: a retry resends it intact (DESIGN.md, invariant 5).
 func sameBody(calls []call) string {
 	var first string
 	for _, c := range calls {

@@ -5,7 +5,7 @@
 //	go run ./examples/tour       # one line per scenario, and what it shows
 //	go run ./examples/tour -v    # also what the server asked and what reauth sent
 //
-// Each outcome is checked against the status table of DESIGN.md; the command
+// Each outcome is checked against DESIGN.md, status table; the command
 // exits with status 1 if any differs. Scenarios whose credentials are not in
 // reauth yet are listed as not yet supported instead of being faked.
 package main
@@ -30,7 +30,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: go run ./examples/tour [-v]")
 		fmt.Fprintln(fs.Output(), "Runs every scenario of reauth's mock server (started in-process) through a")
-		fmt.Fprintln(fs.Output(), "reauth.Transport and checks each outcome against DESIGN.md's status table.")
+		fmt.Fprintln(fs.Output(), "reauth.Transport and checks each outcome against DESIGN.md, status table.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // scenario is one row of the tour: a request to one of the mock server's
-// scenarios, the credentials reauth is given, and what DESIGN.md's status
-// table says must come of it.
+// scenarios, the credentials reauth is given, and what the status table
+// says must come of it (DESIGN.md, status table).
 type scenario struct {
 	// variant tells the row from others on the same path ("wrong password");
 	// "" for the plain one.

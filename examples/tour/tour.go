@@ -165,7 +165,7 @@ func (e *env) run(sc scenario) result {
 	return r
 }
 
-// invariants checks, on every row, the DESIGN.md invariants that the
+// invariants checks, on every row, the invariants (DESIGN.md, invariants) that the
 // events and the server's log can show.
 func invariants(calls []call) []string {
 	var d []string
