@@ -79,9 +79,9 @@ func TestCancelledRefreshKeepsTheRotatedRefreshToken(t *testing.T) {
 }
 
 // stepUpSource is an OAuth2WithOptions source and StepUp hook whose calls
-// the test controls: each source call returns "plainN" once release has a
-// value for it (nil: at once); the hook returns its answer once stepRelease
-// is closed.
+// the test controls: source call n returns "plainN", the first at once and
+// each later one when release yields a value; the hook tells hookCalled and
+// answers once stepRelease is closed (stepErr, else "stepped").
 type stepUpSource struct {
 	calls       atomic.Int64
 	started     chan int64 // source call n has started
