@@ -182,7 +182,7 @@ func TestTokenEndpointFaultsGiveClearErrors(t *testing.T) {
 			api := bearerAPI(t)
 			creds := reauth.ClientCredentials(&clientcredentials.Config{
 				ClientID: "client", ClientSecret: "secret", TokenURL: tokenURL + "/token", AuthStyle: oauth2.AuthStyleInHeader,
-			}, reauth.OAuth2Options{HTTPClient: &http.Client{Transport: counting}})
+			}, reauth.OAuth2Options{HTTPClient: &http.Client{Transport: counting}, FetchTimeout: 2 * time.Second}) // a fetch outlives its request
 			client := &http.Client{Transport: &reauth.Transport{Credentials: creds, Origins: []string{api.URL}}}
 
 			deadline := tt.deadline
@@ -449,7 +449,7 @@ func TestContextCancelledAtEveryStep(t *testing.T) {
 			endpoint := httptest.NewServer(blockUntilGone(arrived))
 			t.Cleanup(endpoint.Close)
 			api := bearerAPI(t)
-			creds := reauth.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s", TokenURL: endpoint.URL}, reauth.OAuth2Options{})
+			creds := reauth.ClientCredentials(&clientcredentials.Config{ClientID: "c", ClientSecret: "s", TokenURL: endpoint.URL}, reauth.OAuth2Options{FetchTimeout: time.Second}) // a fetch outlives its request
 			return setup{api.URL, newClient(t, creds, api.URL)}
 		}, false},
 		{"while a registry token is fetched", func(t *testing.T, arrived chan struct{}) setup {

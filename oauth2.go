@@ -19,6 +19,11 @@ import (
 // for a modest difference between the client's and the server's clocks.
 const DefaultOAuth2Skew = 30 * time.Second
 
+// DefaultOAuth2FetchTimeout is OAuth2Options.FetchTimeout when it is zero:
+// token endpoints answer within a second or two, and a fetch that takes
+// longer than this is taken to be hung.
+const DefaultOAuth2FetchTimeout = 30 * time.Second
+
 // maxAccessToken bounds the access token reauth puts in a header; servers
 // refuse far smaller headers than this anyway.
 const maxAccessToken = 64 << 10
@@ -38,24 +43,47 @@ type OAuth2Options struct {
 	// refused request is retried once with it, and it replaces the cached
 	// token. Returning nil, nil declines: the request fails with an
 	// [*UnauthorizedError] wrapping [ErrStepUpRequired]. Concurrent
-	// challenges to the same token share one call; ctx ends when no request
-	// waits for it any more.
+	// challenges share one call, which a refresh of the token never joins
+	// (nor it a refresh). ctx ends when no request waits for the call any
+	// more; it carries the client for token requests (see HTTPClient) as
+	// the oauth2.HTTPClient value, so that an x/oauth2 exchange made with it
+	// does not use http.DefaultClient.
 	StepUp func(ctx context.Context, ch *StepUpChallenge) (*oauth2.Token, error)
 
 	// OnToken, if set, is called with each token obtained from the source,
-	// before it is used: save it there. For [RefreshToken] the token carries
-	// the refresh token to use next, rotated or not. If OnToken returns an
-	// error the token is not used and the request fails with that error;
-	// the next request fetches again, with the newest refresh token.
+	// before it is used: save it there. It is called also when every request
+	// that waited for the token has given up (see FetchTimeout). For
+	// [RefreshToken] the token carries the refresh token to use next,
+	// rotated or not. If OnToken returns an error the token is not used and
+	// the requests waiting fail with that error; the next request fetches
+	// again, with the newest refresh token.
 	OnToken func(ctx context.Context, tok *oauth2.Token) error
 
 	// HTTPClient sends the token requests of [ClientCredentials] and
-	// [RefreshToken] (as the oauth2.HTTPClient context value). Nil leaves
-	// x/oauth2's choice: the request context's oauth2.HTTPClient, else
-	// http.DefaultClient. A source given to [OAuth2WithOptions] brings its own.
+	// [RefreshToken] (passed to x/oauth2 as the oauth2.HTTPClient context
+	// value). Nil means a client over the Base of the [Transport] whose
+	// request started the fetch: token requests never go through a reauth
+	// Transport, which would wait for the very token being fetched, and do
+	// not depend on what http.DefaultClient has become. A client set here
+	// must not be one over a Transport bound to the token endpoint either.
+	// A source given to [OAuth2WithOptions] brings its own client.
 	HTTPClient *http.Client
 
-	// Now is the clock that decides expiry. Nil means time.Now.
+	// FetchTimeout bounds each fetch from the source. Once started, a fetch
+	// runs to completion on a context of its own, whose values are those of
+	// the request that started it and which ends after FetchTimeout: the
+	// requests waiting for it still return when their own contexts end, but
+	// the token it brings is cached and handed to OnToken all the same, so
+	// that a refresh token the endpoint has rotated is not lost. A source
+	// that takes no context ([OAuth2WithOptions]) cannot be stopped: once
+	// its fetch is older than FetchTimeout (by Now), the next request that
+	// needs a token starts a new fetch instead of joining it. Zero or
+	// negative means [DefaultOAuth2FetchTimeout]. The StepUp hook is not
+	// bounded by it.
+	FetchTimeout time.Duration
+
+	// Now is the clock that decides expiry and the age of a fetch. Nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -85,28 +113,35 @@ func OAuth2(src oauth2.TokenSource) Credentials {
 // which ends the request with an [*UnauthorizedError] wrapping
 // [ErrSameCredentials]; use [ClientCredentials] or [RefreshToken] instead.
 // src.Token takes no context: a request whose context ends returns at once,
-// while the fetch finishes in the background for the requests that follow.
+// while the fetch finishes in the background for the requests that follow,
+// until it is older than OAuth2Options.FetchTimeout. Nor can reauth choose
+// the HTTP client src uses: a source from x/oauth2 uses the oauth2.HTTPClient
+// value of the context it was made with, else http.DefaultClient. If that is
+// a client over a reauth Transport bound to the token endpoint's origin, the
+// token request waits for its own token until its context ends; make such a
+// source with a context whose oauth2.HTTPClient is a client over a plain
+// transport.
 func OAuth2WithOptions(src oauth2.TokenSource, opts OAuth2Options) Credentials {
 	if src == nil {
 		return &bearerCredentials{err: errors.New("reauth: OAuth2 needs an oauth2.TokenSource, got nil")}
 	}
 	c := newOAuth2Credentials(opts)
-	c.source = fetcher{fetch: c.fromSource(func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil)}
+	c.source = c.fromSource(func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil)
 	return c
 }
 
 // ClientCredentials returns OAuth2 credentials that obtain tokens with the
 // client credentials grant of cfg (RFC 6749 §4.4), with the behaviour of
-// [OAuth2WithOptions]. Each fetch is a token request of its own, bounded by
-// the context of the requests waiting for it: cfg.TokenSource would cache,
-// and its cache cannot be told that a token was refused.
+// [OAuth2WithOptions]. Each fetch is a token request of its own, sent with
+// OAuth2Options.HTTPClient or the Transport's Base and bounded by
+// OAuth2Options.FetchTimeout: cfg.TokenSource would cache, and its cache
+// cannot be told that a token was refused.
 func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Credentials {
 	if cfg == nil {
 		return &bearerCredentials{err: errors.New("reauth: ClientCredentials needs a *clientcredentials.Config, got nil")}
 	}
 	c := newOAuth2Credentials(opts)
-	fetch := func(ctx context.Context) (*oauth2.Token, error) { return cfg.Token(c.tokenContext(ctx)) }
-	c.source = fetcher{fetch: c.fromSource(fetch, func() []string { return clientSecrets(cfg.ClientID, cfg.ClientSecret) }), cancelable: true}
+	c.source = c.fromSource(cfg.Token, func() []string { return clientSecrets(cfg.ClientID, cfg.ClientSecret) })
 	return c
 }
 
@@ -115,8 +150,10 @@ func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Creden
 // with the behaviour of [OAuth2WithOptions]. tok's access token, if any, is
 // used until it expires or is refused. When the endpoint rotates the refresh
 // token, the new one is kept and used next; OAuth2Options.OnToken receives
-// every token so that it can be saved. Refreshes are never concurrent, so a
-// rotated refresh token is never presented twice.
+// every token so that it can be saved. Refreshes are never concurrent, and
+// one that was sent is completed even when the requests waiting for it give
+// up (see OAuth2Options.FetchTimeout), so a rotated refresh token is neither
+// presented twice nor lost. Token requests go as for [ClientCredentials].
 func RefreshToken(cfg *oauth2.Config, tok *oauth2.Token, opts OAuth2Options) Credentials {
 	switch {
 	case cfg == nil:
@@ -126,8 +163,7 @@ func RefreshToken(cfg *oauth2.Config, tok *oauth2.Token, opts OAuth2Options) Cre
 	}
 	c := newOAuth2Credentials(opts)
 	r := &refresher{cfg: cfg, refreshToken: tok.RefreshToken, turn: make(chan struct{}, 1)}
-	fetch := func(ctx context.Context) (*oauth2.Token, error) { return r.token(c.tokenContext(ctx)) }
-	c.source = fetcher{fetch: c.fromSource(fetch, r.secrets), cancelable: true}
+	c.source = c.fromSource(r.token, r.secrets)
 	if tok.AccessToken != "" {
 		if value, err := bearerValue(tok); err == nil {
 			c.cur.Store(&cachedToken{value: value, refreshAt: c.refreshAt(tok)})
@@ -147,7 +183,7 @@ type refresher struct {
 }
 
 func (r *refresher) token(ctx context.Context) (*oauth2.Token, error) {
-	// A refresh abandoned by its requests may still be running; presenting
+	// A refresh older than FetchTimeout may still be running; presenting
 	// the same refresh token again meanwhile would look like token theft to
 	// endpoints that detect reuse (RFC 9700 §4.14.2) and revoke the grant.
 	select {
@@ -182,25 +218,33 @@ func (r *refresher) secrets() []string {
 // oauth2Credentials are the Credentials of OAuth2 and its siblings: a token
 // cache over a source, with compare-and-invalidate on refusal.
 type oauth2Credentials struct {
-	opts   OAuth2Options
-	skew   time.Duration
-	now    func() time.Time
-	source fetcher
+	opts         OAuth2Options
+	skew         time.Duration
+	fetchTimeout time.Duration
+	now          func() time.Time
+	source       fetchFunc
 
 	// cur is the token to send; nil when there is none or it was refused.
 	// Read without the lock on every request; written under mu.
-	cur    atomic.Pointer[cachedToken]
-	mu     sync.Mutex
-	flight *tokenFlight // the fetch in progress, if any
+	cur        atomic.Pointer[cachedToken]
+	mu         sync.Mutex
+	refreshing *tokenFlight // the fetch from the source in progress, if any
+	steppingUp *tokenFlight // the StepUp call in progress, if any
+	flights    uint64       // flights started
+	cachedSeq  uint64       // the seq of the flight whose token cur is, or newer
 }
 
 type cachedToken struct {
 	value     string    // the Authorization field value: "Bearer " + access token
 	refreshAt time.Time // when to replace it; zero: only when refused
+	steppedUp bool      // from the StepUp hook: it answers step-up challenges
 }
 
 func newOAuth2Credentials(opts OAuth2Options) *oauth2Credentials {
-	c := &oauth2Credentials{opts: opts, skew: opts.Skew, now: opts.Now}
+	c := &oauth2Credentials{opts: opts, skew: opts.Skew, fetchTimeout: opts.FetchTimeout, now: opts.Now}
+	if c.fetchTimeout <= 0 {
+		c.fetchTimeout = DefaultOAuth2FetchTimeout
+	}
 	switch {
 	case c.skew == 0:
 		c.skew = DefaultOAuth2Skew
@@ -219,7 +263,7 @@ func (c *oauth2Credentials) Authorization(r *AuthRequest) (string, error) {
 	if ct := c.cur.Load(); ct != nil && c.fresh(ct) {
 		return ct.value, nil
 	}
-	return c.replace(r.Request.Context(), "", c.source, false)
+	return c.replace(r, "", false)
 }
 
 // Answer replaces a refused token, unless the challenge says a new token of
@@ -229,18 +273,17 @@ func (c *oauth2Credentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 	if !ok && len(refusal.Challenges) > 0 {
 		return "", nil // the server asks for another scheme
 	}
-	ctx := r.Request.Context()
 	switch ch.Param("error") {
 	case "invalid_request":
 		return "", errMalformedRequest
 	case "insufficient_scope":
 		return "", errInsufficientScope
 	case errInsufficientUserAuthentication, errInsufficientClaims:
-		return c.stepUp(ctx, refusal.Sent, ch)
+		return c.stepUp(r, refusal.Sent, ch)
 	}
 	// invalid_token, no error code, no challenge, or an extension's code: the
 	// token itself was refused (RFC 9110 §15.5.2).
-	return c.replace(ctx, refusal.Sent, c.source, true)
+	return c.replace(r, refusal.Sent, true)
 }
 
 // Reasons not to retry that the Transport reports in an *UnauthorizedError.
@@ -268,9 +311,10 @@ func (e *noRetry) Unwrap() []error {
 
 // replace returns a token to use instead of refused ("" for none): the
 // current one when another request has already replaced it, or the result of
-// a fetch, shared with every request that needs one meanwhile. With drop,
-// refused is known to be bad and is no longer handed out while the fetch runs.
-func (c *oauth2Credentials) replace(ctx context.Context, refused string, f fetcher, drop bool) (string, error) {
+// a refresh, shared with every request that needs one meanwhile. With drop,
+// refused is known to be bad and is no longer handed out while the refresh
+// runs.
+func (c *oauth2Credentials) replace(r *AuthRequest, refused string, drop bool) (string, error) {
 	c.mu.Lock()
 	ct := c.cur.Load()
 	if ct != nil && ct.value != refused && c.fresh(ct) {
@@ -282,18 +326,16 @@ func (c *oauth2Credentials) replace(ctx context.Context, refused string, f fetch
 	if drop && ct != nil && ct.value == refused {
 		c.cur.Store(nil)
 	}
-	fl := c.flight
-	if fl == nil {
-		fl = c.startLocked(ctx, f)
-	}
-	fl.waiters++
+	fl := c.refreshLocked(r)
 	c.mu.Unlock()
-	return c.wait(ctx, fl)
+	return c.wait(r.Request.Context(), fl)
 }
 
 // stepUp asks the StepUp hook for a token that meets ch. The refused token
 // stays cached meanwhile: it is still good where no step-up is required.
-func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Challenge) (string, error) {
+// Only a token from the hook answers: a plain one would be refused again,
+// spending the challenge's one retry.
+func (c *oauth2Credentials) stepUp(r *AuthRequest, refused string, ch Challenge) (string, error) {
 	sc, err := stepUpChallengeOf(ch)
 	if err != nil {
 		return "", err
@@ -302,57 +344,57 @@ func (c *oauth2Credentials) stepUp(ctx context.Context, refused string, ch Chall
 	if hook == nil {
 		return "", errStepUpRequired
 	}
-	fetch := func(ctx context.Context) (string, *cachedToken, error) {
+	fetch := func(ctx context.Context) (*cachedToken, error) {
 		tok, err := hook(ctx, sc)
 		switch {
 		case err != nil:
-			return "", nil, fmt.Errorf("reauth: OAuth2Options.StepUp: %w", err)
+			return nil, fmt.Errorf("reauth: OAuth2Options.StepUp: %w", err)
 		case tok == nil:
-			return "", nil, errStepUpRequired
+			return nil, errStepUpRequired
 		}
 		value, verr := bearerValue(tok)
 		if verr != nil {
-			return "", nil, verr
+			return nil, verr
 		}
-		return value, &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
+		return &cachedToken{value: value, refreshAt: c.refreshAt(tok), steppedUp: true}, nil
 	}
-	// A flight already running for this token (a refresh after
-	// invalid_token, say) is joined instead: its token is the newest.
-	return c.replace(ctx, refused, fetcher{fetch: fetch, cancelable: true}, false)
+	c.mu.Lock()
+	if ct := c.cur.Load(); ct != nil && ct.steppedUp && ct.value != refused && c.fresh(ct) {
+		// Another request's step-up has brought a token since this one was
+		// sent.
+		c.mu.Unlock()
+		return ct.value, nil
+	}
+	fl := c.stepUpLocked(r, fetch)
+	c.mu.Unlock()
+	return c.wait(r.Request.Context(), fl)
 }
 
-// fromSource makes the fetch of a flight from a token source: the token is
-// checked, handed to OnToken, and cached. secrets, if set, lists values the
-// endpoint's error text must not show.
-func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token, error), secrets func() []string) func(context.Context) (string, *cachedToken, error) {
-	return func(ctx context.Context) (string, *cachedToken, error) {
+// fromSource makes the fetch of a refresh from a token source: the token is
+// checked and handed to OnToken; the flight caches it. ctx carries the
+// client for token requests as oauth2.HTTPClient. secrets, if set, lists
+// values the endpoint's error text must not show.
+func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token, error), secrets func() []string) fetchFunc {
+	return func(ctx context.Context) (*cachedToken, error) {
 		tok, err := src(ctx)
 		if err != nil {
 			var s []string
 			if secrets != nil {
 				s = secrets()
 			}
-			return "", nil, tokenErrorOf(err, s...)
+			return nil, tokenErrorOf(err, s...)
 		}
 		value, err := bearerValue(tok)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		if c.opts.OnToken != nil {
 			if err := c.opts.OnToken(ctx, tok); err != nil {
-				return "", nil, fmt.Errorf("reauth: OAuth2Options.OnToken: %w", err)
+				return nil, fmt.Errorf("reauth: OAuth2Options.OnToken: %w", err)
 			}
 		}
-		return value, &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
+		return &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
 	}
-}
-
-// tokenContext passes OAuth2Options.HTTPClient to x/oauth2 the way it reads it.
-func (c *oauth2Credentials) tokenContext(ctx context.Context) context.Context {
-	if c.opts.HTTPClient != nil {
-		return context.WithValue(ctx, oauth2.HTTPClient, c.opts.HTTPClient)
-	}
-	return ctx
 }
 
 func (c *oauth2Credentials) fresh(ct *cachedToken) bool {

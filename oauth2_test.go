@@ -180,8 +180,11 @@ func fetchesAfterRevocation(t *testing.T, n int, loopback bool) int64 {
 		}
 		e.resource(w, r)
 	}
+	// The in-process Base serves the API only: token requests go over
+	// loopback to the endpoint.
+	opts := OAuth2Options{HTTPClient: &http.Client{Transport: http.DefaultTransport}}
 	tr := &Transport{
-		Credentials: answerCounter{ClientCredentials(e.clientCredentials(), OAuth2Options{}), answering.arrive},
+		Credentials: answerCounter{ClientCredentials(e.clientCredentials(), opts), answering.arrive},
 		Base:        inProcessBase(api),
 		Origins:     []string{"https://api.example.test"},
 	}
@@ -473,7 +476,10 @@ func TestNewClientRetriesTokenEndpointOutagesNotRefusals(t *testing.T) {
 	}
 }
 
-func TestTokenFetchEndsWithTheRequestContext(t *testing.T) {
+// A fetch, once started, is not cancelled by the requests waiting for it:
+// it ends when the token arrives or after OAuth2Options.FetchTimeout,
+// whichever is first. The requests return on their own contexts.
+func TestTokenFetchIsBoundedByFetchTimeoutNotByTheRequests(t *testing.T) {
 	t.Run("token endpoint that does not answer", func(t *testing.T) {
 		abandoned, stop := make(chan struct{}), make(chan struct{})
 		var once sync.Once
@@ -488,19 +494,55 @@ func TestTokenFetchEndsWithTheRequestContext(t *testing.T) {
 		})
 		t.Cleanup(func() { close(stop) }) // before the endpoint closes
 		api := newRecorder(t, e.resource)
-		c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
+		creds := ClientCredentials(e.clientCredentials(), OAuth2Options{FetchTimeout: 50 * time.Millisecond})
+		c := clientFor(&Transport{Credentials: creds, Origins: []string{api.URL}})
 
-		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		// The request would wait far longer; the fetch gives up first.
+		ctx, cancel := context.WithTimeout(t.Context(), flightGuard)
 		defer cancel()
 		_, err := getStatus(ctx, c, api.URL)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.ErrorIs(t, err, ErrTokenEndpoint)
+		require.NoError(t, ctx.Err(), "the fetch's own deadline ended it, not the request's")
 		select {
 		case <-abandoned: // the token request was cancelled, not left hanging
-		case <-time.After(30 * time.Second):
-			t.Fatal("the token request outlived every request waiting for it")
+		case <-time.After(flightGuard):
+			t.Fatal("the token request outlived FetchTimeout")
 		}
 		assert.Zero(t, api.count())
+	})
+
+	t.Run("a request that gives up leaves the fetch to the next", func(t *testing.T) {
+		arrived, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		e := newTokenEndpoint(t, func(e *tokenEndpoint) {
+			e.hold = func(r *http.Request) {
+				once.Do(func() { close(arrived) })
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}
+		})
+		api := newRecorder(t, e.resource)
+		c := clientFor(&Transport{Credentials: ClientCredentials(e.clientCredentials(), OAuth2Options{}), Origins: []string{api.URL}})
+
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			<-arrived
+			cancel()
+		}()
+		_, err := getStatus(ctx, c, api.URL)
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, ErrTokenEndpoint)
+
+		close(release)
+		ctx, cancel = context.WithTimeout(t.Context(), flightGuard)
+		defer cancel()
+		status, err := getStatus(ctx, c, api.URL)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, status)
+		assert.EqualValues(t, 1, e.calls.Load(), "the token request of the request that gave up serves the next")
 	})
 
 	t.Run("source without context finishes in the background", func(t *testing.T) {

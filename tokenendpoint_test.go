@@ -41,6 +41,10 @@ type tokenEndpoint struct {
 	// hold, when set, holds token requests until it returns (or the client
 	// gives up), for timeouts and for gating concurrent refusals.
 	hold func(r *http.Request)
+	// afterGrant, when set, is called once a grant has been made (a refresh
+	// token rotated, an access token issued) and before the answer is
+	// written: the client may give up in between, as on a slow network.
+	afterGrant func(r *http.Request)
 	// accessToken, when set, is issued instead of a fresh value.
 	accessToken string
 
@@ -135,9 +139,25 @@ func (e *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenFailure(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
+	resp, status, code, desc := e.grant(r)
+	if status != 0 {
+		tokenFailure(w, status, code, desc)
+		return
+	}
+	if e.afterGrant != nil {
+		e.afterGrant(r)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// grant makes the grant r asks for and returns the answer, or the status,
+// error code and description of a refusal (RFC 6749 §5.2).
+func (e *tokenEndpoint) grant(r *http.Request) (resp map[string]any, status int, code, desc string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	resp := map[string]any{}
+	resp = map[string]any{}
 	switch r.PostForm.Get("grant_type") {
 	case "client_credentials":
 	case "refresh_token":
@@ -145,8 +165,7 @@ func (e *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 		if !e.refresh[rt] {
 			// RFC 6749 §5.2; echoing the refused token is the kind of help
 			// that must not reach a log.
-			tokenFailure(w, http.StatusBadRequest, "invalid_grant", "refresh token "+rt+" is not valid")
-			return
+			return nil, http.StatusBadRequest, "invalid_grant", "refresh token " + rt + " is not valid"
 		}
 		if e.rotate {
 			delete(e.refresh, rt)
@@ -156,8 +175,7 @@ func (e *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 			resp["refresh_token"] = next
 		}
 	default:
-		tokenFailure(w, http.StatusBadRequest, "unsupported_grant_type", "")
-		return
+		return nil, http.StatusBadRequest, "unsupported_grant_type", ""
 	}
 	e.n++
 	at := e.accessToken
@@ -174,9 +192,7 @@ func (e *tokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 	if e.expiresIn > 0 {
 		resp["expires_in"] = e.expiresIn
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(resp)
+	return resp, 0, "", ""
 }
 
 func tokenFailure(w http.ResponseWriter, status int, code, desc string) {
