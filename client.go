@@ -690,16 +690,86 @@ func equalFoldASCII(a, b string) bool {
 // NewClient returns a go-retryablehttp client over t: it retries 429, 5xx and
 // network errors with backoff (honouring Retry-After), and never an auth
 // failure, per [CheckRetry]. Its logger is t.Logger (nil: silent), since
-// retryablehttp's default logger writes every request to stderr.
+// retryablehttp's default logger writes every request to stderr. What it
+// logs, and the error it returns when it gives up, follow reauth's rule:
+// URLs without userinfo, query or fragment (queries carry access_token=…).
 func NewClient(t *Transport) *retryablehttp.Client {
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{Transport: t}
 	c.CheckRetry = CheckRetry
+	c.ErrorHandler = giveUp
 	c.Logger = nil
 	if t.Logger != nil {
-		c.Logger = t.Logger
+		c.Logger = redactingLogger{t.Logger}
 	}
 	return c
+}
+
+// giveUp is NewClient's retryablehttp.ErrorHandler: retryablehttp's own
+// error when it gives up, with the URLs redacted. The error it wraps keeps
+// its type, for errors.Is and errors.As.
+func giveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
+	var method, where string
+	if resp != nil {
+		if resp.Request != nil {
+			method, where = resp.Request.Method, redactURL(resp.Request.URL)
+		}
+		drainAndClose(resp.Body)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		r := *ue
+		r.URL = redactURLsIn(ue.URL)
+		if err == ue {
+			err = &r
+		}
+		if where == "" {
+			method, where = strings.ToUpper(ue.Op), r.URL
+		}
+	}
+	if err == nil {
+		return nil, fmt.Errorf("%s %s giving up after %d attempt(s)", method, where, attempts)
+	}
+	return nil, fmt.Errorf("%s %s giving up after %d attempt(s): %w", method, where, attempts, redactedError{err})
+}
+
+// redactedError is err with the URLs in its text redacted; it unwraps to
+// err, so errors.Is and errors.As see through it.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return redactURLsIn(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+// redactingLogger is the retryablehttp.LeveledLogger NewClient gives
+// retryablehttp: t.Logger, with the URLs in messages and values redacted.
+type redactingLogger struct{ l *slog.Logger }
+
+func (r redactingLogger) Error(msg string, kv ...any) { r.log(slog.LevelError, msg, kv) }
+func (r redactingLogger) Warn(msg string, kv ...any)  { r.log(slog.LevelWarn, msg, kv) }
+func (r redactingLogger) Info(msg string, kv ...any)  { r.log(slog.LevelInfo, msg, kv) }
+func (r redactingLogger) Debug(msg string, kv ...any) { r.log(slog.LevelDebug, msg, kv) }
+
+func (r redactingLogger) log(level slog.Level, msg string, kv []any) {
+	ctx := context.Background()
+	if !r.l.Enabled(ctx, level) {
+		return
+	}
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		switch v := v.(type) {
+		case string:
+			out[i] = redactURLsIn(v)
+		case *url.URL:
+			out[i] = redactURL(v)
+		case error:
+			out[i] = redactURLsIn(v.Error())
+		case fmt.Stringer:
+			out[i] = redactURLsIn(v.String())
+		default:
+			out[i] = v
+		}
+	}
+	r.l.Log(ctx, level, redactURLsIn(msg), out...)
 }
 
 // CheckRetry is the retry policy of [NewClient]: retryablehttp's default
