@@ -44,7 +44,11 @@ const DefaultMaxBufferedBody = 1 << 20
 // Requests to origins not in Origins pass through untouched: no credentials,
 // no challenge handling. http.Client follows redirects above the RoundTripper,
 // so each hop is checked on its own and a redirect elsewhere never carries
-// credentials.
+// credentials. A 401 or 407 that reauth does not answer is still reported,
+// as an [EventUnanswered] and a debug log line saying why (an origin not in
+// Origins, with the listed origins close to it; no credentials; a 407 from
+// no proxy). Configurations that cannot work are errors at the first
+// request: [ErrNoOrigins], [ErrNoCredentialsForOrigins], [ErrProxyUnknown].
 //
 // Transport never modifies the caller's request: it sends a copy with the
 // credentials set. It is safe for concurrent use. Its fields must not be
