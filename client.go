@@ -50,6 +50,14 @@ const DefaultMaxBufferedBody = 1 << 20
 // no proxy). Configurations that cannot work are errors at the first
 // request: [ErrNoOrigins], [ErrNoCredentialsForOrigins], [ErrProxyUnknown].
 //
+// A request that already carries Authorization is the caller's for the
+// origin, and one that carries Proxy-Authorization is the caller's for the
+// proxy: that field is sent as it is, never replaced by reauth's
+// credentials, and a 401 (or 407) refusing it is not retried; it is final,
+// an [*UnauthorizedError] wrapping [ErrCallerCredentials] (or the response,
+// with ReturnResponse), and an [EventGiveUp] says so. The other leg is
+// still reauth's.
+//
 // Transport never modifies the caller's request: it sends a copy with the
 // credentials set. It is safe for concurrent use. Its fields must not be
 // changed after the first request.
