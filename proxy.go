@@ -28,10 +28,15 @@ import (
 // request sends what the credentials learned.
 //
 // The Proxy-Authorization goes on the CONNECT only: the proxy consumes it and
-// the origin, at the other end of the tunnel, never sees it. Set the same
-// credentials as Transport.ProxyCredentials for plain-http requests, which
-// the proxy sees in full. Do not also put userinfo in the proxy URL: Go
-// sends that instead.
+// the origin, at the other end of the tunnel, never sees it. Do not also put
+// userinfo in the proxy URL: Go sends that instead.
+//
+// A [Transport] whose Base is an *http.Transport (or nil) needs no
+// ConfigureProxy: its ProxyCredentials answer both the plain-http 407 and
+// the CONNECT's. ConfigureProxy is for an http.Transport used on its own or
+// wrapped by another RoundTripper (then also set Transport.Proxy and
+// ProxyCredentials for plain http). A Base already set up with
+// ConfigureProxy keeps that setting: the CONNECT is answered once.
 //
 // ConfigureProxy keeps ht's ProxyConnectHeader, GetProxyConnectHeader and
 // OnProxyConnectResponse, calling them first. Call it once per ht, before

@@ -383,3 +383,34 @@ func TestConfigureProxyKeepsTheTransportsOwnHooks(t *testing.T) {
 	assert.Equal(t, int32(200), seenStatus.Load())
 	assert.Nil(t, ht.ProxyConnectHeader.Values("Proxy-Authorization"), "the caller's header is not modified")
 }
+
+func TestProxyCredentialsAnswerTheCONNECTOnce(t *testing.T) {
+	var asked atomic.Int32
+	creds := credsFunc{
+		authorization: func(r *AuthRequest) (string, error) {
+			if r.Request.Method == http.MethodConnect {
+				asked.Add(1)
+			}
+			return "Custom ok", nil
+		},
+		answer: func(*AuthRequest, *Refusal) (string, error) { return "", nil },
+	}
+	for _, configure := range []bool{false, true} {
+		asked.Store(0)
+		proxy := newTestProxy(t, `Custom realm="proxy"`, func(v string) bool { return v == "Custom ok" })
+		target := newTLSRecorder(t, okHandler)
+		ht := target.Client().Transport.(*http.Transport).Clone()
+		pu, _ := url.Parse(proxy.URL)
+		ht.Proxy = http.ProxyURL(pu)
+		if configure {
+			ConfigureProxy(ht, creds)
+		}
+		tr := &Transport{Base: ht, ProxyCredentials: creds}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := get(t, clientFor(tr), target.URL)
+		require.NoError(t, err, "ConfigureProxy on Base: %v", configure)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, []string{"Custom ok"}, proxy.connectAuthorizations())
+		assert.Equal(t, int32(1), asked.Load(), "the CONNECT is answered once (ConfigureProxy on Base: %v)", configure)
+	}
+}
