@@ -26,7 +26,10 @@ const DefaultMaxBufferedBody = 1 << 20
 //     them with a value that differs from the one refused, and the request is
 //     retried once. With nothing new to offer, or after the retry, RoundTrip
 //     returns an [*UnauthorizedError].
-//   - 403 from a bound origin: final at once, an [*ForbiddenError].
+//   - 403 from a bound origin, or on a request that carried reauth's proxy
+//     credentials (a proxy that accepted them and will not forward it):
+//     final at once, a [*ForbiddenError] whose Proxy field says whose
+//     credentials it answered.
 //   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 from the proxy a plain-http request goes through: the same as 401,
 //     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
