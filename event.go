@@ -89,7 +89,7 @@ func (x *exchange) whyUnanswered(status int) error {
 	if status == http.StatusProxyAuthRequired {
 		switch {
 		case t.ProxyCredentials == nil:
-			return fmt.Errorf("%w: Transport.ProxyCredentials is nil", ErrNoCredentials)
+			return fmt.Errorf("%w: Transport.ProxyCredentials is nil; set them to answer a proxy", ErrNoCredentials)
 		case u.Scheme != "http":
 			return errors.New("reauth: a 407 inside an https tunnel comes from the origin, not from a proxy; proxy credentials go on the CONNECT only")
 		case x.via == nil:
@@ -99,7 +99,7 @@ func (x *exchange) whyUnanswered(status int) error {
 	}
 	switch {
 	case t.Credentials == nil:
-		return fmt.Errorf("%w: Transport.Credentials is nil", ErrNoCredentials)
+		return fmt.Errorf("%w: Transport.Credentials is nil; set Credentials and Origins to answer it", ErrNoCredentials)
 	case !x.cfg.origins.contains(u):
 		return x.cfg.origins.unbound(u)
 	}
