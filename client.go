@@ -3,6 +3,7 @@ package reauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,13 +26,17 @@ const DefaultMaxBufferedBody = 1 << 20
 //     them with a value that differs from the one refused, and the request is
 //     retried once. With nothing new to offer, or after the retry, RoundTrip
 //     returns an [*UnauthorizedError].
-//   - 403 from a bound origin: final at once, a [*ForbiddenError].
+//   - 403 from a bound origin, or on a request that carried reauth's proxy
+//     credentials (a proxy that accepted them and will not forward it):
+//     final at once, a [*ForbiddenError] whose Proxy field says whose
+//     credentials it answered.
 //   - 400 with a Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 from the proxy a plain-http request goes through: the same as 401,
 //     with ProxyCredentials and Proxy-Authorization, and a retry of its own.
-//   - 407 to the CONNECT of an https request, from a Base set up with
-//     [ConfigureProxy]: one retry when the proxy credentials have answered
-//     the challenge with a new value, also for origins not in Origins.
+//   - 407 to the CONNECT of an https request (ProxyCredentials over an
+//     *http.Transport Base, or a Base set up with [ConfigureProxy]): one
+//     retry when the proxy credentials have answered the challenge with a
+//     new value, also for origins not in Origins.
 //
 // Unlike a plain RoundTripper, Transport returns these typed errors instead
 // of the 401, 403 or 407 response (the response body is read up to
@@ -42,7 +47,19 @@ const DefaultMaxBufferedBody = 1 << 20
 // Requests to origins not in Origins pass through untouched: no credentials,
 // no challenge handling. http.Client follows redirects above the RoundTripper,
 // so each hop is checked on its own and a redirect elsewhere never carries
-// credentials.
+// credentials. A 401 or 407 that reauth does not answer is still reported,
+// as an [EventUnanswered] and a debug log line saying why (an origin not in
+// Origins, with the listed origins close to it; no credentials; a 407 from
+// no proxy). Configurations that cannot work are errors at the first
+// request: [ErrNoOrigins], [ErrNoCredentialsForOrigins], [ErrProxyUnknown].
+//
+// A request that already carries Authorization is the caller's for the
+// origin, and one that carries Proxy-Authorization is the caller's for the
+// proxy: that field is sent as it is, never replaced by reauth's
+// credentials, and a 401 (or 407) refusing it is not retried; it is final,
+// an [*UnauthorizedError] wrapping [ErrCallerCredentials] (or the response,
+// with ReturnResponse), and an [EventGiveUp] says so. The other leg is
+// still reauth's.
 //
 // Transport never modifies the caller's request: it sends a copy with the
 // credentials set. It is safe for concurrent use. Its fields must not be
@@ -56,17 +73,24 @@ type Transport struct {
 	// be sent to. Credentials without Origins is a configuration error.
 	Origins []string
 	// ProxyCredentials answer 407 challenges from the proxy that a plain-http
-	// request goes through (see Proxy). They are never sent to origins. For
-	// https requests, which reach the proxy as CONNECT below Base, see
-	// [ConfigureProxy].
+	// request goes through (see Proxy). They are never sent to origins. When
+	// Base is an *http.Transport (or nil) they also answer the proxy's 407 to
+	// the CONNECT of an https request, as [ConfigureProxy] does, so that this
+	// one setting covers both. With any other Base, Proxy must be set (else
+	// RoundTrip fails with [ErrProxyUnknown]), and the CONNECT is the Base's
+	// business: call ConfigureProxy on the http.Transport it wraps.
 	ProxyCredentials Credentials
 	// Proxy chooses the proxy of each request, as http.Transport.Proxy does.
-	// When Base is an *http.Transport (or nil), the Transport sends through a
-	// copy of it whose Proxy is this one, so the proxy that gets
-	// ProxyCredentials is the proxy the request really goes through. For any
-	// other Base, Proxy must describe how that Base routes. Nil means Base's
-	// own Proxy when Base is an *http.Transport, and no proxy otherwise: a
-	// 407 is then never answered, since it cannot have come from a proxy.
+	// It is asked at most once per request. When Base is an *http.Transport
+	// (or nil) and reauth needs the answer (ProxyCredentials, plain-http
+	// origins), the Transport sends through a private copy of Base that
+	// routes each request by the answer reauth got, so the proxy that gets
+	// ProxyCredentials is the proxy the request really goes through, even
+	// when Proxy would answer otherwise if asked again (proxy pools,
+	// failover). For any other Base, Proxy must describe how that Base
+	// routes, answering the same for the same request. Nil means Base's own
+	// Proxy when Base is an *http.Transport, and no proxy otherwise: a 407 is
+	// then never answered, since it cannot have come from a proxy.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// MaxBufferedBody bounds how much of a request body without GetBody is
@@ -77,6 +101,8 @@ type Transport struct {
 	MaxBufferedBody int64
 	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
 	// to hosts that are not loopback, where anyone on the path can read them.
+	// Without it, a loopback origin gets them over plain http only when the
+	// request stays on the host: directly, or through a proxy on loopback.
 	InsecureAllowHTTP bool
 	// ReturnResponse makes RoundTrip return the final 401, 403, 407 or 400
 	// response untouched instead of a typed error, for proxies and callers
@@ -96,7 +122,12 @@ type Transport struct {
 }
 
 type transportConfig struct {
-	base    http.RoundTripper
+	base http.RoundTripper
+	// clone is the private copy of an *http.Transport Base that requests go
+	// through when reauth asks the proxy function itself: it routes each
+	// request by the answer reauth got (see routeByDecision). Nil when Base
+	// is used as it is.
+	clone   *http.Transport
 	origins *originSet
 	proxy   func(*http.Request) (*url.URL, error)
 	maxBuf  int64 // what a body without GetBody may be buffered to; <0: never
@@ -109,27 +140,48 @@ func (t *Transport) config() (*transportConfig, error) {
 		if c.base == nil {
 			c.base = http.DefaultTransport
 		}
-		if ht, ok := c.base.(*http.Transport); ok {
-			if c.proxy == nil {
-				c.proxy = ht.Proxy
-			} else {
-				// Route by the same function that decides where proxy
-				// credentials go: answering a 407 with ProxyCredentials is
-				// safe only if the request really went to that proxy.
-				ht = ht.Clone()
-				ht.Proxy = c.proxy
-				c.base = ht
-			}
-		}
 		if c.maxBuf == 0 {
 			c.maxBuf = DefaultMaxBufferedBody
 		}
 		c.maxBody = max(c.maxBuf, DefaultMaxBufferedBody)
-		if t.Credentials != nil && len(t.Origins) == 0 {
+		switch {
+		case t.Credentials != nil && len(t.Origins) == 0:
 			t.err = ErrNoOrigins
 			return
+		case t.Credentials == nil && len(t.Origins) > 0:
+			t.err = ErrNoCredentialsForOrigins
+			return
 		}
-		c.origins, t.err = parseOrigins(t.Origins)
+		if c.origins, t.err = parseOrigins(t.Origins); t.err != nil {
+			return
+		}
+		ht, ok := c.base.(*http.Transport)
+		if !ok {
+			if t.ProxyCredentials != nil && t.Proxy == nil {
+				t.err = ErrProxyUnknown
+				return
+			}
+			t.cfg = c
+			return
+		}
+		if c.proxy == nil {
+			c.proxy = ht.Proxy
+		}
+		// reauth asks the proxy function where ProxyCredentials may go, and
+		// whether a plain-http request to a bound origin stays on that
+		// origin (loopback rule, Host overrides). The request must then go
+		// where that one answer said: a function asked twice may answer
+		// differently (proxy pools, failover).
+		if c.proxy != nil && (t.Proxy != nil || t.ProxyCredentials != nil || c.origins.hasPlainHTTP()) {
+			clone := ht.Clone()
+			clone.Proxy = routeByDecision(c.proxy)
+			if t.ProxyCredentials != nil && !proxyConfigured(ht) {
+				// https requests meet the proxy as a CONNECT below any
+				// RoundTripper: one setting covers both kinds.
+				ConfigureProxy(clone, t.ProxyCredentials)
+			}
+			c.base, c.clone = clone, clone
+		}
 		t.cfg = c
 	})
 	return t.cfg, t.err
@@ -148,16 +200,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	bound := t.Credentials != nil && cfg.origins.contains(req.URL)
 	hostOverride := bound && req.Host != "" && !strings.EqualFold(req.Host, req.URL.Host)
-	var proxy *url.URL
-	// Only a plain-http request can meet a forward proxy's 407, or be sent
-	// on by one to another host than its URL's.
-	if (t.ProxyCredentials != nil || hostOverride) && req.URL.Scheme == "http" && cfg.proxy != nil {
-		if proxy, err = cfg.proxy(req); err != nil {
+	// The proxy a plain-http request goes through, asked once: only such a
+	// request can meet a forward proxy's 407, be sent on by one to another
+	// host than its URL's, or leave the host although its origin is
+	// loopback.
+	var via *url.URL
+	if req.URL.Scheme == "http" && cfg.proxy != nil &&
+		(t.ProxyCredentials != nil || hostOverride || bound && !t.InsecureAllowHTTP && isLoopback(req.URL.Hostname())) {
+		if via, err = cfg.proxy(req); err != nil {
 			closeRequestBody(req)
 			return nil, err
 		}
+		if cfg.clone != nil {
+			req = withRoute(req, via)
+		}
 	}
-	if hostOverride && proxy != nil {
+	if hostOverride && via != nil {
 		// Through a forward proxy the request goes to req.Host, not to the
 		// bound req.URL (RFC 9112 §3.2.2): credentials must not follow.
 		bound = false
@@ -165,33 +223,40 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Proxy-Authorization set on a request is seen by the proxy only
 	// through an http(s) proxy: through a SOCKS proxy (or a CONNECT tunnel,
 	// see ConfigureProxy) it would reach the origin.
-	if t.ProxyCredentials == nil || proxy != nil && proxy.Scheme != "http" && proxy.Scheme != "https" {
-		proxy = nil
-	}
-	if !bound && proxy == nil {
+	proxyLeg := t.ProxyCredentials != nil && via != nil && (via.Scheme == "http" || via.Scheme == "https")
+	if !bound && !proxyLeg {
 		resp, err := cfg.base.RoundTrip(req)
 		if err != nil {
 			// A CONNECT refused with 407 may be answered (ConfigureProxy).
-			return (&exchange{t: t, cfg: cfg, req: req, attempts: 1}).retryUnbound(err)
+			resp, err = (&exchange{t: t, cfg: cfg, req: req, via: via, attempts: 1}).retryUnbound(err)
 		}
-		return resp, nil
+		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired) {
+			t.unanswered(cfg, req, via, resp)
+		}
+		return resp, err
 	}
-	x := &exchange{t: t, cfg: cfg, req: req}
+	x := &exchange{t: t, cfg: cfg, req: req, via: via}
 	// Nearly every request has one leg, kept in x.one so that the state of
 	// a call is a single small allocation.
 	x.legs = x.one[:0]
-	if proxy != nil && bound {
+	if proxyLeg && bound {
 		x.legs = make([]leg, 0, 2)
 	}
 	// The proxy leg comes first: a 407 is answered before the origin sees
-	// the request at all.
-	if proxy != nil {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Proxy: proxy, Base: cfg.base, x: x}})
+	// the request at all. A field the caller set makes that leg the
+	// caller's: sent as it is, never replaced, never retried.
+	if proxyLeg {
+		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Proxy: via, Base: cfg.base, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
 	}
 	if bound {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Base: cfg.base, x: x}})
+		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Base: cfg.base, x: x}, caller: hasField(req.Header, "Authorization")})
 	}
 	return x.run()
+}
+
+// hasField reports whether h carries the field name (canonical form).
+func hasField(h http.Header, name string) bool {
+	return len(h[name]) > 0
 }
 
 // leg is one kind of authentication on a request: to the origin (401,
@@ -204,6 +269,9 @@ type leg struct {
 	// second refusal is final, so no other value needs remembering.
 	refused string
 	retried bool
+	// caller: the request carried this leg's field itself. It is sent as it
+	// is, and a refusal of it is final.
+	caller bool
 }
 
 // field is the header field the leg's credentials go in.
@@ -228,7 +296,8 @@ type exchange struct {
 	t    *Transport
 	cfg  *transportConfig
 	req  *http.Request
-	legs []leg // proxy first, then origin
+	via  *url.URL // the proxy a plain-http request goes through, when reauth asked
+	legs []leg    // proxy first, then origin
 	// one holds the only leg of a request with one, which is nearly every
 	// request: a proxy and an origin to authenticate to need two.
 	one      [1]leg
@@ -268,6 +337,10 @@ func (x *exchange) run() (*http.Response, error) {
 	}
 	for i := range x.legs {
 		l := &x.legs[i]
+		if l.caller {
+			l.sent = x.req.Header.Get(l.field())
+			continue
+		}
 		v, err := x.creds(l).Authorization(&l.ar)
 		if err == nil {
 			err = x.checkSendable(l, v)
@@ -288,10 +361,11 @@ func (x *exchange) run() (*http.Response, error) {
 		}
 		l := x.legFor(resp.StatusCode)
 		if l == nil {
-			if x.origin() != nil {
-				if err := x.finalStatus(resp); err != nil {
-					return nil, err
-				}
+			if err := x.finalStatus(resp); err != nil {
+				return nil, err
+			}
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired {
+				x.event(Event{Kind: EventUnanswered, StatusCode: resp.StatusCode, Proxy: resp.StatusCode == http.StatusProxyAuthRequired, Err: x.whyUnanswered(resp.StatusCode)})
 			}
 			return x.observe(resp)
 		}
@@ -321,7 +395,7 @@ func (x *exchange) send() (*http.Response, error) {
 	*r = *x.req
 	h, spare := cloneHeader(x.req.Header, len(x.legs))
 	for i := range x.legs {
-		if l := &x.legs[i]; l.sent != "" {
+		if l := &x.legs[i]; l.sent != "" && !l.caller {
 			spare[i] = l.sent
 			h[l.field()] = spare[i : i+1 : i+1]
 		}
@@ -353,6 +427,9 @@ func (x *exchange) send() (*http.Response, error) {
 func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	chs, perr := ResponseChallenges(resp)
 	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent), Err: perr})
+	if l.caller {
+		return false, ErrCallerCredentials
+	}
 	if l.retried {
 		return false, ErrRefusedAfterRetry
 	}
@@ -400,7 +477,7 @@ func answerRefusal(creds Credentials, ar *AuthRequest, refusal *Refusal) (string
 func (x *exchange) refreshOtherLegs(retrying *leg) {
 	for i := range x.legs {
 		o := &x.legs[i]
-		if o == retrying || o.sent == "" {
+		if o == retrying || o.sent == "" || o.caller {
 			continue
 		}
 		if v, err := x.creds(o).Authorization(&o.ar); err == nil && v != "" && v != o.refused {
@@ -410,14 +487,22 @@ func (x *exchange) refreshOtherLegs(retrying *leg) {
 }
 
 // checkSendable enforces invariant 4's rule on plain http: Basic and Bearer
-// go over http only to loopback hosts, unless the user opted in by name.
+// go over http only to loopback hosts, unless the user opted in by name. A
+// loopback origin is exempt only when the request stays on the host: a
+// forward proxy elsewhere would see the credentials in the clear.
 func (x *exchange) checkSendable(l *leg, v string) error {
 	if v == "" || l.ar.Proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
 		return nil
 	}
 	s := schemeOf(v)
-	if (equalFoldASCII(s, "Basic") || equalFoldASCII(s, "Bearer")) && !isLoopback(x.req.URL.Hostname()) {
+	if !equalFoldASCII(s, "Basic") && !equalFoldASCII(s, "Bearer") {
+		return nil
+	}
+	if !isLoopback(x.req.URL.Hostname()) {
 		return ErrInsecureCredentials
+	}
+	if x.via != nil && !isLoopback(x.via.Hostname()) {
+		return fmt.Errorf("%w; the loopback origin is reached through the proxy %s, which is not loopback", ErrInsecureCredentials, redactURL(x.via))
 	}
 	return nil
 }
@@ -428,7 +513,8 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	var fatal error
 	switch {
 	case errors.Is(reason, ErrNoCredentials), errors.Is(reason, ErrSameCredentials),
-		errors.Is(reason, ErrRefusedAfterRetry), errors.Is(reason, ErrBodyNotReplayable):
+		errors.Is(reason, ErrRefusedAfterRetry), errors.Is(reason, ErrBodyNotReplayable),
+		errors.Is(reason, ErrCallerCredentials):
 	default:
 		fatal = reason // the credentials failed (token endpoint down, context done, …)
 	}
@@ -454,13 +540,22 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	}
 }
 
-// finalStatus turns a 403, or a 400 with Bearer error="invalid_request", from
-// a bound origin into its typed error. Neither is retried: the server
-// understood the credentials and sending them again will not help.
+// finalStatus turns a 403 from a bound origin or on a request that carried
+// proxy credentials of reauth's, or a 400 with Bearer
+// error="invalid_request" from a bound origin, into its typed error. Neither
+// is retried: the server understood the credentials and sending them again
+// will not help.
 func (x *exchange) finalStatus(resp *http.Response) error {
+	if x.origin() == nil && resp.StatusCode != http.StatusForbidden {
+		return nil
+	}
 	switch resp.StatusCode {
 	case http.StatusForbidden:
-		x.event(Event{Kind: EventForbidden, StatusCode: resp.StatusCode})
+		byProxy, ok := x.forbiddenBy(resp)
+		if !ok {
+			return nil
+		}
+		x.event(Event{Kind: EventForbidden, StatusCode: resp.StatusCode, Proxy: byProxy})
 		if x.t.ReturnResponse {
 			return nil
 		}
@@ -474,6 +569,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			Method:         x.req.Method,
 			URL:            redactURL(x.req.URL),
 			RegistryErrors: registryErrorsOf(resp.Header, body),
+			Proxy:          byProxy,
 		}
 	case http.StatusBadRequest:
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
@@ -500,12 +596,30 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 	return nil
 }
 
+// forbiddenBy says whose credentials a 403 answered: the proxy's when they
+// are the only ones reauth sent, or when the proxy says it made the
+// response itself (RFC 9209 Proxy-Status with an error, squid's
+// X-Squid-Error). ok is false when the request carried no credentials of
+// reauth's and went to no bound origin: the 403 is then passed through.
+func (x *exchange) forbiddenBy(resp *http.Response) (proxy, ok bool) {
+	o, p := x.origin(), x.proxy()
+	proxySent := p != nil && p.sent != "" && !p.caller
+	if o == nil {
+		return true, proxySent
+	}
+	if !proxySent {
+		return false, true
+	}
+	fromProxy := resp.Header.Get("X-Squid-Error") != "" || strings.Contains(resp.Header.Get("Proxy-Status"), "error=")
+	return o.sent == "" || o.caller || fromProxy, true
+}
+
 // observe hands the response to credentials that learn from responses
 // (Digest's Authentication-Info).
 func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 	for i := range x.legs {
 		l := &x.legs[i]
-		if l.sent == "" {
+		if l.sent == "" || l.caller {
 			continue
 		}
 		if o, ok := x.creds(l).(ResponseObserver); ok {
@@ -591,16 +705,86 @@ func equalFoldASCII(a, b string) bool {
 // NewClient returns a go-retryablehttp client over t: it retries 429, 5xx and
 // network errors with backoff (honouring Retry-After), and never an auth
 // failure, per [CheckRetry]. Its logger is t.Logger (nil: silent), since
-// retryablehttp's default logger writes every request to stderr.
+// retryablehttp's default logger writes every request to stderr. What it
+// logs, and the error it returns when it gives up, follow reauth's rule:
+// URLs without userinfo, query or fragment (queries carry access_token=…).
 func NewClient(t *Transport) *retryablehttp.Client {
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{Transport: t}
 	c.CheckRetry = CheckRetry
+	c.ErrorHandler = giveUp
 	c.Logger = nil
 	if t.Logger != nil {
-		c.Logger = t.Logger
+		c.Logger = redactingLogger{t.Logger}
 	}
 	return c
+}
+
+// giveUp is NewClient's retryablehttp.ErrorHandler: retryablehttp's own
+// error when it gives up, with the URLs redacted. The error it wraps keeps
+// its type, for errors.Is and errors.As.
+func giveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
+	var method, where string
+	if resp != nil {
+		if resp.Request != nil {
+			method, where = resp.Request.Method, redactURL(resp.Request.URL)
+		}
+		drainAndClose(resp.Body)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		r := *ue
+		r.URL = redactURLsIn(ue.URL)
+		if err == ue {
+			err = &r
+		}
+		if where == "" {
+			method, where = strings.ToUpper(ue.Op), r.URL
+		}
+	}
+	if err == nil {
+		return nil, fmt.Errorf("%s %s giving up after %d attempt(s)", method, where, attempts)
+	}
+	return nil, fmt.Errorf("%s %s giving up after %d attempt(s): %w", method, where, attempts, redactedError{err})
+}
+
+// redactedError is err with the URLs in its text redacted; it unwraps to
+// err, so errors.Is and errors.As see through it.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return redactURLsIn(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+// redactingLogger is the retryablehttp.LeveledLogger NewClient gives
+// retryablehttp: t.Logger, with the URLs in messages and values redacted.
+type redactingLogger struct{ l *slog.Logger }
+
+func (r redactingLogger) Error(msg string, kv ...any) { r.log(slog.LevelError, msg, kv) }
+func (r redactingLogger) Warn(msg string, kv ...any)  { r.log(slog.LevelWarn, msg, kv) }
+func (r redactingLogger) Info(msg string, kv ...any)  { r.log(slog.LevelInfo, msg, kv) }
+func (r redactingLogger) Debug(msg string, kv ...any) { r.log(slog.LevelDebug, msg, kv) }
+
+func (r redactingLogger) log(level slog.Level, msg string, kv []any) {
+	ctx := context.Background()
+	if !r.l.Enabled(ctx, level) {
+		return
+	}
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		switch v := v.(type) {
+		case string:
+			out[i] = redactURLsIn(v)
+		case *url.URL:
+			out[i] = redactURL(v)
+		case error:
+			out[i] = redactURLsIn(v.Error())
+		case fmt.Stringer:
+			out[i] = redactURLsIn(v.String())
+		default:
+			out[i] = v
+		}
+	}
+	r.l.Log(ctx, level, redactURLsIn(msg), out...)
 }
 
 // CheckRetry is the retry policy of [NewClient]: retryablehttp's default
@@ -645,7 +829,8 @@ type finalError interface {
 }
 
 // CloseIdleConnections closes the idle connections of Base (nil:
-// http.DefaultTransport), when Base can. http.Client.CloseIdleConnections
+// http.DefaultTransport), when Base can, and of the Transport's private copy
+// of an *http.Transport Base (see Proxy). http.Client.CloseIdleConnections
 // reaches a transport only through this method, so without it a client from
 // [NewClient] could not release its pooled connections and their goroutines.
 func (t *Transport) CloseIdleConnections() {
@@ -655,5 +840,8 @@ func (t *Transport) CloseIdleConnections() {
 	}
 	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
+	}
+	if cfg, _ := t.config(); cfg != nil && cfg.clone != nil {
+		cfg.clone.CloseIdleConnections()
 	}
 }

@@ -833,3 +833,66 @@ func TestBothLegsRetryingNeverRepeatADigestNonceCount(t *testing.T) {
 	assert.Contains(t, proxyValues[1], "nc=00000001")
 	assert.Contains(t, proxyValues[2], "nc=00000002", "the origin's retry carries the proxy's next count")
 }
+
+func TestNewClientRedactsURLsInLogsAndErrors(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	unavailable := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	refusing := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	closed := newRecorder(t, okHandler)
+	closed.Close() // connection refused: an error from the network
+	query := "/items?access_token=" + testToken + "#frag"
+	tests := []struct {
+		name, url string
+		is        error
+	}{
+		{"5xx until it gives up", unavailable.URL + query, nil},
+		{"an auth failure", refusing.URL + query, ErrUnauthorized},
+		{"a network error", closed.URL + query, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := &Transport{Credentials: Bearer("other-token"), Origins: []string{unavailable.URL, refusing.URL, closed.URL}, Logger: logger}
+			c := NewClient(tr)
+			c.RetryMax, c.RetryWaitMin, c.RetryWaitMax = 1, time.Millisecond, time.Millisecond
+			_, err := c.Get(tt.url)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "giving up")
+			assert.Contains(t, err.Error(), "/items", "the path stays")
+			assertNoSecretQuiet(t, "the error", err.Error())
+			assert.False(t, strings.Contains(err.Error(), "#frag"), "the fragment is in the error")
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is, "the typed error is still there")
+			}
+		})
+	}
+	assert.Contains(t, logs.String(), "/items")
+	assertNoSecretQuiet(t, "the log", logs.String())
+	assert.False(t, strings.Contains(logs.String(), "access_token"), "the query is in the log")
+}
+
+func TestRedactURLsIn(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"no url here", "no url here"},
+		{`Get "http://h:1/p?access_token=x": EOF`, `Get "http://h:1/p": EOF`},
+		{"GET HTTPS://u:pw@h/p#f and https://h/q?a=b", "GET https://h/p and https://h/q"},
+		{"https://h/%zz?a=b tail", "https://[redacted] tail"},
+		{"http://h/p", "http://h/p"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, redactURLsIn(tt.in), tt.in)
+	}
+}
+
+// assertNoSecretQuiet is assertNoSecret without printing s when it fails.
+func assertNoSecretQuiet(t *testing.T, what, s string) {
+	t.Helper()
+	for _, secret := range []string{testPassword, testToken, strings.TrimPrefix(basicValue, "Basic "), proxyPassword, strings.TrimPrefix(proxyBasic, "Basic ")} {
+		if strings.Contains(s, secret) {
+			t.Errorf("%s holds a secret", what)
+		}
+	}
+}

@@ -37,6 +37,14 @@ var (
 	// ErrBodyNotReplayable: the request body had no GetBody and was larger than
 	// Transport.MaxBufferedBody, so it could not be sent again.
 	ErrBodyNotReplayable = errors.New("reauth: request body cannot be replayed for a retry")
+	// ErrCallerCredentials: the request carried its own Authorization (or,
+	// for a 407, Proxy-Authorization). reauth sends such a field as it is and
+	// never replaces or retries it, so its refusal is final.
+	ErrCallerCredentials = errors.New("reauth: the request's own Authorization or Proxy-Authorization was refused; reauth never replaces a field the caller set")
+	// ErrUnboundOrigin: a 401 came from an origin not in Transport.Origins,
+	// so it was not answered (DESIGN.md, invariant 4). Reported in an
+	// [EventUnanswered], with the listed origins close to it.
+	ErrUnboundOrigin = errors.New("reauth: the origin is not in Transport.Origins")
 )
 
 // Configuration errors returned by [Transport.RoundTrip] before anything is sent.
@@ -52,6 +60,13 @@ var (
 	// ErrInsecureCredentials: Basic or Bearer credentials would go over plain
 	// http to a host that is not loopback.
 	ErrInsecureCredentials = errors.New("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	// ErrNoCredentialsForOrigins: Origins are set but Credentials is nil, so
+	// nothing would ever answer their challenges.
+	ErrNoCredentialsForOrigins = errors.New(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
+	// ErrProxyUnknown: ProxyCredentials are set, Base is not an
+	// *http.Transport and Transport.Proxy is nil, so reauth cannot know
+	// which proxy a request goes through and could never answer a 407.
+	ErrProxyUnknown = errors.New("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
 )
 
 // MaxErrorBody is how many bytes of a refusing response's body the typed
@@ -144,6 +159,10 @@ type ForbiddenError struct {
 	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
 	// as the registry sent them; Error cleans them for printing.
 	RegistryErrors []RegistryError
+	// Proxy is true when the 403 answered the proxy's credentials (a proxy
+	// that accepted them but will not forward the request, such as squid's
+	// ERR_ACCESS_DENIED), false when it answered the origin's.
+	Proxy bool
 }
 
 // RegistryError is one entry of the errors array a Docker/OCI distribution

@@ -55,12 +55,13 @@ func TestErrorStringsSayReauthOnce(t *testing.T) {
 		{"a registry token realm reached through a Base that fails with a reauth error", func(t *testing.T) error {
 			realm := newTestRealm(t)
 			reg := newTestRegistry(t, realm)
-			// The Base is itself a reauth Transport, misconfigured.
-			base := &Transport{Credentials: Bearer(""), Origins: []string{realm.Server.URL}}
+			// The Base is itself a reauth Transport, misconfigured: Origins
+			// without Credentials.
+			base := &Transport{Origins: []string{realm.Server.URL}}
 			tr := &Transport{Base: base, Credentials: Registry("alice", testPassword), Origins: reg.origins()}
 			_, err := clientFor(tr).Get(reg.URL + "/v2/team/app/manifests/latest")
 			return err
-		}, ErrMalformedCredentials},
+		}, ErrNoCredentialsForOrigins},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,11 @@ package reauth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -18,8 +22,15 @@ const (
 	EventRetry
 	// EventGiveUp: a 401, 407 or 400 is final; Err says why.
 	EventGiveUp
-	// EventForbidden: a 403 from a bound origin, final.
+	// EventForbidden: a 403 from a bound origin, or on a request that
+	// carried proxy credentials, final; Proxy says whose credentials it
+	// answered.
 	EventForbidden
+	// EventUnanswered: a 401 or 407 that reauth saw and did not answer: the
+	// origin is not bound (Err wraps ErrUnboundOrigin and names the listed
+	// origins close to it), there are no credentials for it, or the 407
+	// did not come from a proxy the request went through. Err says which.
+	EventUnanswered
 )
 
 func (k EventKind) String() string {
@@ -32,6 +43,8 @@ func (k EventKind) String() string {
 		return "give-up"
 	case EventForbidden:
 		return "forbidden"
+	case EventUnanswered:
+		return "unanswered"
 	}
 	return "unknown"
 }
@@ -49,7 +62,49 @@ type Event struct {
 	// Scheme is the auth-scheme of the credentials sent (EventChallenge:
 	// those refused; EventRetry: those about to be sent). Never the value.
 	Scheme string
-	Err    error // for EventGiveUp: why; for EventChallenge: a parse error, if any
+	// Err is for EventGiveUp and EventUnanswered: why; for EventChallenge:
+	// a parse error, if any.
+	Err error
+}
+
+// listening reports whether t reports events to anyone.
+func (t *Transport) listening() bool {
+	return t.OnEvent != nil || t.Logger != nil && t.Logger.Enabled(context.Background(), slog.LevelDebug)
+}
+
+// unanswered reports a 401 or 407 to a request that reauth passed through
+// without authenticating it, and says why. It costs nothing when no one
+// listens.
+func (t *Transport) unanswered(cfg *transportConfig, req *http.Request, via *url.URL, resp *http.Response) {
+	if !t.listening() {
+		return
+	}
+	x := &exchange{t: t, cfg: cfg, req: req, via: via, attempts: 1}
+	x.event(Event{Kind: EventUnanswered, StatusCode: resp.StatusCode, Proxy: resp.StatusCode == http.StatusProxyAuthRequired, Err: x.whyUnanswered(resp.StatusCode)})
+}
+
+// whyUnanswered says why reauth did not answer a 401 or 407, in words that
+// name the fix.
+func (x *exchange) whyUnanswered(status int) error {
+	t, u := x.t, x.req.URL
+	if status == http.StatusProxyAuthRequired {
+		switch {
+		case t.ProxyCredentials == nil:
+			return fmt.Errorf("%w: Transport.ProxyCredentials is nil; set them to answer a proxy", ErrNoCredentials)
+		case u.Scheme != "http":
+			return errors.New("reauth: a 407 inside an https tunnel comes from the origin, not from a proxy; proxy credentials go on the CONNECT only")
+		case x.via == nil:
+			return errors.New("reauth: the request went through no proxy (Transport.Proxy, or Base's, chose none), so the 407 did not come from one")
+		}
+		return fmt.Errorf("reauth: the request went through the %s proxy %s, where Proxy-Authorization would reach the origin", x.via.Scheme, redactURL(x.via))
+	}
+	switch {
+	case t.Credentials == nil:
+		return fmt.Errorf("%w: Transport.Credentials is nil; set Credentials and Origins to answer it", ErrNoCredentials)
+	case !x.cfg.origins.contains(u):
+		return x.cfg.origins.unbound(u)
+	}
+	return fmt.Errorf("reauth: the request goes through the forward proxy %s to Host %q, another origin than its URL's", redactURL(x.via), x.req.Host)
 }
 
 // event reports e when anyone listens, and costs nothing otherwise. Callers
@@ -57,10 +112,10 @@ type Event struct {
 // credentials sent is redacted from the challenges here.
 func (x *exchange) event(e Event) {
 	t := x.t
-	logging := t.Logger != nil && t.Logger.Enabled(context.Background(), slog.LevelDebug)
-	if t.OnEvent == nil && !logging {
+	if !t.listening() {
 		return
 	}
+	logging := t.Logger != nil && t.Logger.Enabled(context.Background(), slog.LevelDebug)
 	e.Method, e.URL, e.Attempt = x.req.Method, redactURL(x.req.URL), x.attempts
 	e.Challenges = redactChallenges(e.Challenges, x.secrets())
 	if t.OnEvent != nil {

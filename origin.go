@@ -52,6 +52,57 @@ func (s *originSet) contains(u *url.URL) bool {
 	return false
 }
 
+// hasPlainHTTP reports whether any origin in the set is plain http: only
+// requests to those need to know their proxy (the loopback rule, Host
+// overrides).
+func (s *originSet) hasPlainHTTP() bool {
+	for _, o := range s.list {
+		if o.scheme == "http" {
+			return true
+		}
+	}
+	return false
+}
+
+// unbound is the reason a 401 from u was not answered: u's origin is not in
+// the set. It names the listed origins close to u (the same host on another
+// scheme or port, or another name for loopback), the usual mistakes behind
+// it: localhost for 127.0.0.1, an origin written without its port, https
+// for http.
+func (s *originSet) unbound(u *url.URL) error {
+	o := originOf(u)
+	var near []string
+	for _, b := range s.list {
+		var diff []string
+		if b.host != o.host {
+			if !isLoopback(b.host) || !isLoopback(o.host) {
+				continue
+			}
+			diff = append(diff, "another host name: "+b.host+" and "+o.host+" are different origins")
+		}
+		if b.scheme != o.scheme {
+			diff = append(diff, "scheme "+b.scheme+", not "+o.scheme)
+		}
+		if b.port != o.port {
+			diff = append(diff, "port "+b.port+", not "+o.port)
+		}
+		near = append(near, b.String()+" ("+strings.Join(diff, "; ")+")")
+	}
+	if len(near) == 0 {
+		return fmt.Errorf("%w: %s; add it to Origins to send it credentials", ErrUnboundOrigin, o)
+	}
+	return fmt.Errorf("%w: %s; close to it in Origins: %s", ErrUnboundOrigin, o, strings.Join(near, ", "))
+}
+
+// String returns the origin as "scheme://host:port".
+func (o origin) String() string {
+	host := o.host
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]"
+	}
+	return o.scheme + "://" + host + ":" + o.port
+}
+
 // portOf returns u's port, or the default port of its scheme.
 func portOf(u *url.URL) string {
 	if p := u.Port(); p != "" {

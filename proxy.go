@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"weak"
 )
 
 // ConfigureProxy makes ht authenticate to its proxy with creds when it opens
@@ -25,10 +28,15 @@ import (
 // request sends what the credentials learned.
 //
 // The Proxy-Authorization goes on the CONNECT only: the proxy consumes it and
-// the origin, at the other end of the tunnel, never sees it. Set the same
-// credentials as Transport.ProxyCredentials for plain-http requests, which
-// the proxy sees in full. Do not also put userinfo in the proxy URL: Go
-// sends that instead.
+// the origin, at the other end of the tunnel, never sees it. Do not also put
+// userinfo in the proxy URL: Go sends that instead.
+//
+// A [Transport] whose Base is an *http.Transport (or nil) needs no
+// ConfigureProxy: its ProxyCredentials answer both the plain-http 407 and
+// the CONNECT's. ConfigureProxy is for an http.Transport used on its own or
+// wrapped by another RoundTripper (then also set Transport.Proxy and
+// ProxyCredentials for plain http). A Base already set up with
+// ConfigureProxy keeps that setting: the CONNECT is answered once.
 //
 // ConfigureProxy keeps ht's ProxyConnectHeader, GetProxyConnectHeader and
 // OnProxyConnectResponse, calling them first. Call it once per ht, before
@@ -43,6 +51,50 @@ func ConfigureProxy(ht *http.Transport, creds Credentials) {
 	}
 	ht.GetProxyConnectHeader = pc.connectHeader
 	ht.OnProxyConnectResponse = pc.connectResponse
+	markProxyConfigured(ht)
+}
+
+// configuredProxies holds the http.Transports that ConfigureProxy has set
+// up, so that a Transport over one does not set up its copy a second time
+// (the CONNECT would be answered twice). Weak keys: a Transport that is
+// gone takes its entry with it.
+var configuredProxies sync.Map // weak.Pointer[http.Transport] → struct{}
+
+func markProxyConfigured(ht *http.Transport) {
+	k := weak.Make(ht)
+	if _, loaded := configuredProxies.LoadOrStore(k, struct{}{}); !loaded {
+		runtime.AddCleanup(ht, func(k weak.Pointer[http.Transport]) { configuredProxies.Delete(k) }, k)
+	}
+}
+
+func proxyConfigured(ht *http.Transport) bool {
+	_, ok := configuredProxies.Load(weak.Make(ht))
+	return ok
+}
+
+// routeDecision is the proxy reauth chose for a request, carried in its
+// context to the private copy of an *http.Transport Base.
+type routeDecision struct{ proxy *url.URL }
+
+type routeDecisionKey struct{}
+
+// withRoute returns req with reauth's choice of proxy in its context.
+func withRoute(req *http.Request, proxy *url.URL) *http.Request {
+	return req.WithContext(context.WithValue(req.Context(), routeDecisionKey{}, &routeDecision{proxy}))
+}
+
+// routeByDecision is the Proxy of a Transport's private copy of an
+// *http.Transport Base: a request for which reauth asked decide goes where
+// that answer said, since decide asked again may answer otherwise (a proxy
+// pool, failover) and the proxy credentials would then reach another
+// proxy, or the origin. Any other request asks decide, once, here.
+func routeByDecision(decide func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		if d, ok := r.Context().Value(routeDecisionKey{}).(*routeDecision); ok {
+			return d.proxy, nil
+		}
+		return decide(r)
+	}
 }
 
 // ProxyConnectError is returned (through http.Transport, and a [Transport]

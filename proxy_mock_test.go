@@ -273,3 +273,55 @@ func TestMockProxyCONNECTRefusalIsAProxyConnectError(t *testing.T) {
 		})
 	}
 }
+
+// With an *http.Transport Base, ProxyCredentials alone answer the CONNECT
+// of https requests too: no ConfigureProxy. Calling ConfigureProxy on that
+// Base as well changes nothing (the CONNECT is answered once).
+func TestMockProxyCredentialsAloneCoverCONNECT(t *testing.T) {
+	tests := []struct {
+		scheme    string
+		configure bool // ConfigureProxy on Base as well
+		connects  []int
+	}{
+		{"Basic", false, []int{200}},
+		{"Digest", false, []int{407, 200}},
+		{"Digest", true, []int{407, 200}},
+	}
+	for _, tt := range tests {
+		name := tt.scheme
+		if tt.configure {
+			name += " and ConfigureProxy"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv, pu := startMockProxy(t, tt.scheme)
+			origin := newTLSOrigin(t)
+			creds := proxyCredentials(tt.scheme, "alice", "wonderland")
+			ht := origin.Client().Transport.(*http.Transport).Clone()
+			ht.Proxy = http.ProxyURL(pu)
+			if tt.configure {
+				reauth.ConfigureProxy(ht, creds)
+			}
+			tr := &reauth.Transport{
+				Base:             ht,
+				ProxyCredentials: creds,
+				Credentials:      reauth.Basic("bob", "builder"),
+				Origins:          []string{origin.URL},
+			}
+			t.Cleanup(tr.CloseIdleConnections)
+			c := &http.Client{Transport: tr}
+			for range 2 {
+				status, err := getStatus(t, c, origin.URL+"/x")
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, status)
+			}
+			p := srv.ProxyRequests()
+			assert.Equal(t, tt.connects, statuses(p), "the tunnel is opened once, and kept")
+			for _, r := range p {
+				assert.Equal(t, http.MethodConnect, r.Method)
+			}
+			assert.Equal(t, tt.scheme, p[len(p)-1].ProxyScheme)
+			_, proxy := origin.seen()
+			assert.Equal(t, []string{"", "", ""}, proxy, "the origin never sees Proxy-Authorization")
+		})
+	}
+}

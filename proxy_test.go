@@ -383,3 +383,98 @@ func TestConfigureProxyKeepsTheTransportsOwnHooks(t *testing.T) {
 	assert.Equal(t, int32(200), seenStatus.Load())
 	assert.Nil(t, ht.ProxyConnectHeader.Values("Proxy-Authorization"), "the caller's header is not modified")
 }
+
+func TestProxyCredentialsAnswerTheCONNECTOnce(t *testing.T) {
+	var asked atomic.Int32
+	creds := credsFunc{
+		authorization: func(r *AuthRequest) (string, error) {
+			if r.Request.Method == http.MethodConnect {
+				asked.Add(1)
+			}
+			return "Custom ok", nil
+		},
+		answer: func(*AuthRequest, *Refusal) (string, error) { return "", nil },
+	}
+	for _, configure := range []bool{false, true} {
+		asked.Store(0)
+		proxy := newTestProxy(t, `Custom realm="proxy"`, func(v string) bool { return v == "Custom ok" })
+		target := newTLSRecorder(t, okHandler)
+		ht := target.Client().Transport.(*http.Transport).Clone()
+		pu, _ := url.Parse(proxy.URL)
+		ht.Proxy = http.ProxyURL(pu)
+		if configure {
+			ConfigureProxy(ht, creds)
+		}
+		tr := &Transport{Base: ht, ProxyCredentials: creds}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := get(t, clientFor(tr), target.URL)
+		require.NoError(t, err, "ConfigureProxy on Base: %v", configure)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, []string{"Custom ok"}, proxy.connectAuthorizations())
+		assert.Equal(t, int32(1), asked.Load(), "the CONNECT is answered once (ConfigureProxy on Base: %v)", configure)
+	}
+}
+
+// squidDenying is a forward proxy that wants proxyBasic and then refuses to
+// forward, as squid does with an http_access deny rule.
+func squidDenying(t *testing.T) *recorder {
+	return newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Proxy-Authorization") != proxyBasic {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="squid"`)
+			w.WriteHeader(http.StatusProxyAuthRequired)
+			return
+		}
+		w.Header().Set("X-Squid-Error", "ERR_ACCESS_DENIED 0")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "Access Denied")
+	})
+}
+
+func TestForbiddenAfterProxyCredentialsIsFinalAndTyped(t *testing.T) {
+	forbidding := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) })
+	tests := []struct {
+		name      string
+		proxy     func(t *testing.T) *recorder
+		target    string
+		origin    bool // Credentials bound to the target
+		wantProxy bool
+	}{
+		{"squid denies, no origin credentials", squidDenying, "http://127.0.0.1:9/x", false, true},
+		{"squid denies, origin credentials too", squidDenying, "http://127.0.0.1:9/x", true, true},
+		{"the origin denies behind the proxy", func(t *testing.T) *recorder {
+			p := newTestProxy(t, `Basic realm="p"`, func(v string) bool { return v == proxyBasic })
+			return &recorder{Server: p.Server}
+		}, forbidding.URL + "/x", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.proxy(t)
+			pu, _ := url.Parse(p.URL)
+			var l listener
+			tr := &Transport{Base: &http.Transport{}, Proxy: http.ProxyURL(pu), ProxyCredentials: Preemptive(Basic("proxyuser", proxyPassword))}
+			if tt.origin {
+				target, _ := url.Parse(tt.target)
+				tr.Credentials, tr.Origins = Bearer(testToken), []string{"http://" + target.Host}
+			}
+			t.Cleanup(tr.CloseIdleConnections)
+			c := NewClient(l.attach(tr))
+			c.RetryWaitMin, c.RetryWaitMax = time.Millisecond, time.Millisecond
+			_, err := c.Get(tt.target)
+			var fe *ForbiddenError
+			require.ErrorAs(t, err, &fe)
+			assert.ErrorIs(t, err, ErrForbidden)
+			assert.Equal(t, tt.wantProxy, fe.Proxy)
+			assert.Equal(t, tt.wantProxy, l.only(t, EventForbidden).Proxy)
+			assertNoSecretQuiet(t, "the error", err.Error())
+		})
+	}
+	t.Run("ReturnResponse gives the 403", func(t *testing.T) {
+		pu, _ := url.Parse(squidDenying(t).URL)
+		tr := &Transport{Base: &http.Transport{}, Proxy: http.ProxyURL(pu), ProxyCredentials: Basic("proxyuser", proxyPassword), ReturnResponse: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := get(t, clientFor(tr), "http://127.0.0.1:9/x")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+		assert.Equal(t, "ERR_ACCESS_DENIED 0", resp.Header.Get("X-Squid-Error"))
+	})
+}

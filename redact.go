@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -137,4 +138,59 @@ func (x *exchange) secrets() []string {
 func (x *exchange) challenges(resp *http.Response) ([]Challenge, error) {
 	chs, err := ResponseChallenges(resp)
 	return redactChallenges(chs, x.secrets()), err
+}
+
+// redactURLsIn returns s with every http(s) URL in it reduced as redactURL
+// reduces one: text that others wrote about a request (retryablehttp's log
+// lines and errors, *url.Error) shows its URL whole, query included. A URL
+// ends at white space or a quote; one with a query, fragment or userinfo
+// that does not parse keeps only its scheme. Linear in len(s).
+func redactURLsIn(s string) string {
+	var b strings.Builder
+	rest := s
+	found := false
+	for {
+		i := indexURL(rest)
+		if i < 0 {
+			break
+		}
+		end := i + strings.IndexFunc(rest[i:], func(r rune) bool {
+			return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '"' || r == '\'' || r == '<' || r == '>' || r == '`'
+		})
+		if end < i {
+			end = len(rest)
+		}
+		raw := rest[i:end]
+		red := raw
+		if strings.ContainsAny(raw, "?#@") {
+			if u, err := url.Parse(raw); err == nil {
+				red = redactURL(u)
+			} else {
+				red = raw[:strings.Index(raw, "://")+3] + "[redacted]"
+			}
+		}
+		b.WriteString(rest[:i])
+		b.WriteString(red)
+		rest = rest[end:]
+		found = true
+	}
+	if !found {
+		return s
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// indexURL returns the index of the first "http://" or "https://" in s,
+// either case, or -1.
+func indexURL(s string) int {
+	for i := 0; i+7 <= len(s); i++ {
+		if s[i] != 'h' && s[i] != 'H' {
+			continue
+		}
+		if len(s)-i >= 7 && equalFoldASCII(s[i:i+7], "http://") || len(s)-i >= 8 && equalFoldASCII(s[i:i+8], "https://") {
+			return i
+		}
+	}
+	return -1
 }
