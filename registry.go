@@ -41,7 +41,26 @@ type RegistryOptions struct {
 	// is dialled: a registry must not be able to aim the client's requests
 	// (and password) at the internal network. A realm on the registry's own
 	// host, and a loopback realm of a loopback registry, are always allowed.
+	//
+	// Without AllowPrivateRealms, a realm request to a host name other than
+	// the registry's (and other than localhost) is sent by a clone of
+	// RealmTransport whose dialer connects only to the addresses that
+	// LookupNetIP returned and the policy checked, so that a second DNS
+	// answer (DNS rebinding) cannot move it; its DialTLSContext is not used.
+	// Realm requests to the registry's own host, to an IP address or to
+	// localhost go through Transport.Base. Through a forward or SOCKS proxy
+	// (RealmTransport's Proxy), the proxy resolves the realm's host itself:
+	// only the client's own resolution is checked then. With
+	// AllowPrivateRealms, realm requests all go through Transport.Base.
 	AllowPrivateRealms bool
+	// RealmTransport is the transport that the realm requests to other hosts
+	// are sent with (see AllowPrivateRealms); reauth uses a clone and leaves
+	// it unchanged. Nil means Transport.Base when that is an *http.Transport
+	// (http.DefaultTransport when Base is nil). A Base of another kind (a
+	// wrapper, a test double) cannot be made to dial only the checked
+	// addresses: with it, such a realm is refused with a [*RealmError] until
+	// RealmTransport (or AllowPrivateRealms) is set.
+	RealmTransport *http.Transport
 	// InsecureAllowHTTP lets the password go to a plain-http realm on a host
 	// that is not loopback (a plain-http registry's realm); set
 	// Transport.InsecureAllowHTTP as well for the token to be sent on.
@@ -59,8 +78,12 @@ type RegistryOptions struct {
 	RefreshToken string
 	// ClientID is sent as client_id in the OAuth2 form. Empty means "reauth".
 	ClientID string
-	// LookupNetIP resolves a realm's host for the private-address check.
-	// Nil means net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	// LookupNetIP resolves a realm's host name: the addresses it returns are
+	// checked against the realm policy, and they are the only ones the
+	// realm's requests dial (one lookup serves both). It is not asked for the
+	// registry's own host, IP addresses, localhost, or with
+	// AllowPrivateRealms. Nil means net.DefaultResolver.LookupNetIP(ctx,
+	// "ip", host).
 	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock that token expiry is measured with. Nil means time.Now.
 	Now func() time.Time

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -716,9 +717,29 @@ func TestRegistryRealmPolicy(t *testing.T) {
 				}
 				return out, nil
 			}}
+			// A realm on a name is dialled at the addresses checked, by a
+			// clone of RealmTransport; the test network serves them locally.
+			realmNet := newTestNet()
+			serveRealm := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fake.mu.Lock()
+				fake.hosts = append(fake.hosts, r.Host)
+				fake.mu.Unlock()
+				io.WriteString(w, `{"token":"t0k"}`)
+			})
+			for _, srv := range []*httptest.Server{httptest.NewServer(serveRealm), httptest.NewTLSServer(serveRealm)} {
+				t.Cleanup(srv.Close)
+				for _, a := range tt.resolves {
+					realmNet.serve(net.JoinHostPort(a, map[bool]string{false: "80", true: "443"}[srv.TLS != nil]), srv)
+				}
+			}
+			opts.RealmTransport = realmNet.transport(t)
 			tr := &Transport{Base: fake, Credentials: RegistryWithOptions("", "", opts), Origins: []string{tt.registry}, InsecureAllowHTTP: true}
 			_, err = get(t, clientFor(tr), tt.registry+"/v2/a/manifests/latest")
 			assert.Equal(t, tt.resolves != nil, lookups.Load() > 0, "resolver asked")
+			for _, d := range realmNet.dials() {
+				host, _, _ := net.SplitHostPort(d)
+				assert.Contains(t, tt.resolves, host, "only checked addresses are dialled")
+			}
 			if tt.refused == "" {
 				require.NoError(t, err)
 				assert.True(t, fake.saw(realmURL.Host), "the realm was asked")
