@@ -445,7 +445,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
 		Bearer:     bearerErrorOf(chs),
-		Body:       readErrorBody(resp.Body),
+		Body:       x.errorBody(resp),
 		Method:     x.req.Method,
 		URL:        redactURL(x.req.URL),
 		Attempts:   x.attempts,
@@ -465,7 +465,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			return nil
 		}
 		chs, _ := x.challenges(resp)
-		body := readErrorBody(resp.Body)
+		body := x.errorBody(resp)
 		return &ForbiddenError{
 			StatusCode:     resp.StatusCode,
 			Challenges:     chs,
@@ -473,7 +473,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			Body:           body,
 			Method:         x.req.Method,
 			URL:            redactURL(x.req.URL),
-			RegistryErrors: registryErrorsOf(resp.Header, body),
+			RegistryErrors: registryErrorsOf(resp.Header, body, x.secrets()),
 		}
 	case http.StatusBadRequest:
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
@@ -492,7 +492,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			StatusCode: resp.StatusCode,
 			Challenges: chs,
 			Bearer:     be,
-			Body:       readErrorBody(resp.Body),
+			Body:       x.errorBody(resp),
 			Method:     x.req.Method,
 			URL:        redactURL(x.req.URL),
 		}

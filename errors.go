@@ -140,7 +140,8 @@ type ForbiddenError struct {
 	URL        string // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
 	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
-	// as the registry sent them; Error cleans them for printing.
+	// as the registry sent them but for echoed credentials, which are
+	// replaced by "[redacted]"; Error cleans them for printing.
 	RegistryErrors []RegistryError
 }
 
@@ -230,7 +231,7 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 		fmt.Fprintf(b, ", acr_values=%q", e.ACRValues)
 	}
 	if e.MaxAge != "" {
-		fmt.Fprintf(b, ", max_age=%s", e.MaxAge)
+		fmt.Fprintf(b, ", max_age=%s", cleanField(e.MaxAge, nil))
 	}
 	if e.Claims != "" {
 		b.WriteString(", claims challenge")
@@ -238,9 +239,10 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 }
 
 // registryErrorsOf decodes a Docker/OCI distribution error body
-// ({"errors":[{"code":…,"message":…}]}) when the response is JSON; anything
-// else gives nil. body is already bounded by MaxErrorBody.
-func registryErrorsOf(h http.Header, body []byte) []RegistryError {
+// ({"errors":[{"code":…,"message":…}]}) when the response is JSON, with the
+// secrets the server could echo replaced; anything else gives nil. body is
+// already bounded by MaxErrorBody.
+func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryError {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return nil
@@ -251,7 +253,7 @@ func registryErrorsOf(h http.Header, body []byte) []RegistryError {
 	if json.Unmarshal(body, &doc) != nil {
 		return nil
 	}
-	return doc.Errors
+	return redactRegistryErrors(doc.Errors, secrets)
 }
 
 // ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200

@@ -250,10 +250,13 @@ func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error
 	return resp, err
 }
 
+// assertNoRegistrySecret fails, without printing s, when s holds a
+// secret of the tests or a token of the test realm.
 func assertNoRegistrySecret(t *testing.T, s string) {
 	t.Helper()
-	assertNoSecret(t, s)
-	assert.NotContains(t, s, tokenPrefix)
+	for i, secret := range []string{testPassword, testToken, strings.TrimPrefix(basicValue, "Basic "), tokenPrefix} {
+		assert.False(t, strings.Contains(s, secret), "holds secret #%d", i)
+	}
 }
 
 func TestRegistryAnonymousPull(t *testing.T) {
@@ -631,6 +634,52 @@ func TestRegistryDeniedIsForbidden(t *testing.T) {
 	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors)
 	assert.Equal(t, 2, reg.count(), "403 is final: no token fetch, no retry")
 	assert.Len(t, realm.seen(), 1)
+}
+
+func TestRegistryErrorsRedactWhatTheServersEcho(t *testing.T) {
+	t.Run("a 403's registry error echoing the token", func(t *testing.T) {
+		realm := newTestRealm(t)
+		reg := newTestRegistry(t, realm)
+		reg.authorized = func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			msg, _ := json.Marshal("token " + r.Header.Get("Authorization") + " may not push")
+			fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":%s}]}`, msg)
+		}
+		_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/app/manifests/v1")
+		var fe *ForbiddenError
+		require.ErrorAs(t, err, &fe)
+		assertNoRegistrySecret(t, err.Error())
+		assertNoRegistrySecret(t, fmt.Sprintf("%#v", *fe))
+		assert.True(t, strings.HasSuffix(err.Error(), "registry error DENIED: token Bearer [redacted] may not push"), "the message is kept")
+	})
+	t.Run("a realm's malformed response echoing the password", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 4096)
+				conn.Read(buf)
+				io.WriteString(conn, "HTTP/1.1 "+testPassword+" OK\r\n\r\n") // a malformed status code
+				conn.Close()
+			}
+		}()
+		realmURL := "http://" + ln.Addr().String() + "/token"
+		reg := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="s",scope="repository:a:pull"`, realmURL))
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		c := clientFor(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL, "http://" + ln.Addr().String()}})
+		_, err = get(t, c, reg.URL+"/v2/a/manifests/latest")
+		require.Error(t, err)
+		assertNoRegistrySecret(t, err.Error())
+		assert.Contains(t, err.Error(), "malformed HTTP status code")
+	})
 }
 
 func TestRegistryAnswersABasicChallenge(t *testing.T) {

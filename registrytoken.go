@@ -191,6 +191,11 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, err
 		}
+		if msg, echoed := redactSecrets(err.Error(), c.secrets()); echoed {
+			// net/http quotes a malformed response; the cause's text would
+			// keep what the realm echoed.
+			return nil, 0, fmt.Errorf("reauth: registry token realm %s: %s", redactURL(realm), msg)
+		}
 		return nil, 0, fmt.Errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
 	}
 	defer resp.Body.Close()
@@ -242,17 +247,17 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 }
 
 // secrets returns what the realm could echo of what it was sent or held:
-// the password (as it is, form-urlencoded, inside Basic's base64) and the
-// refresh tokens, given, learned, refused or replaced.
+// the password (in its echoForms and inside Basic's base64) and the refresh
+// tokens, given, learned, refused or replaced.
 func (c *registryCredentials) secrets() []string {
-	s := []string{c.password, url.QueryEscape(c.password), c.opts.RefreshToken, url.QueryEscape(c.opts.RefreshToken)}
+	s := append(echoForms(c.password), echoForms(c.opts.RefreshToken)...)
 	if c.basic != nil {
 		s = append(s, strings.TrimPrefix(c.basic.value, "Basic "))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rt := range c.heldRefresh {
-		s = append(s, rt, url.QueryEscape(rt))
+		s = append(s, echoForms(rt)...)
 	}
 	return s
 }
