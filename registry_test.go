@@ -898,7 +898,9 @@ func TestParseScopes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, s := range parseScopes(tt.param) {
+		scopes, err := parseScopes(tt.param)
+		require.NoError(t, err)
+		for _, s := range scopes {
 			got = append(got, s.String())
 		}
 		assert.Equal(t, tt.want, got, tt.param)
