@@ -100,7 +100,7 @@ type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
 	Challenges []Challenge // the challenges of the final response, parsed
 	Bearer     BearerError // the Bearer error fields, if the server sent any
-	Body       []byte      // the start of the response body
+	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // the request's URL without userinfo, query or fragment
 	Attempts   int         // requests sent for this call, retries included
@@ -135,7 +135,7 @@ type ForbiddenError struct {
 	StatusCode int         // 403
 	Challenges []Challenge // WWW-Authenticate challenges on the 403, if any
 	Bearer     BearerError // for insufficient_scope, Bearer.Scope is the scope required
-	Body       []byte      // the start of the response body
+	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string
 	URL        string // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
@@ -172,7 +172,7 @@ type InvalidRequestError struct {
 	StatusCode int
 	Challenges []Challenge
 	Bearer     BearerError
-	Body       []byte
+	Body       []byte // the start of the response body, echoed credentials replaced
 	Method     string
 	URL        string
 }
@@ -267,8 +267,8 @@ var ErrRealmNotAllowed = errors.New("reauth: registry token realm not allowed")
 
 // RealmError is returned when a registry names a token realm that reauth
 // will not send a token request to (see [RegistryOptions]): not https, on a
-// private address, redirecting elsewhere with the password. Nothing was sent
-// to it.
+// private address, redirecting elsewhere with the password, on another host
+// name with no *http.Transport to dial it by. Nothing was sent to it.
 type RealmError struct {
 	Realm  string // the realm's URL without userinfo, query or fragment
 	Reason string // what is wrong with it

@@ -330,9 +330,9 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 // and must not be able to make the client send requests into its own network
 // (the SSRF reported against go-containerregistry). The check runs before
 // anything is dialled. It returns the addresses it resolved and checked when
-// the host is a name that had to be resolved (see resolvesRealmHost): those
-// are the only addresses the realm's requests may dial (realmGuard), so that
-// a second DNS answer cannot move them (DNS rebinding).
+// it had to resolve the host (resolvesRealmHost): those are the only
+// addresses the realm's requests may dial (realmGuard), so that a second DNS
+// answer cannot move them (DNS rebinding).
 func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *url.URL) ([]netip.Addr, error) {
 	fail := func(reason string) error { return &RealmError{Realm: redactURL(realm), Reason: reason} }
 	host := realm.Hostname()
@@ -346,8 +346,7 @@ func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *u
 	case strings.EqualFold(host, registry.Hostname()), c.opts.AllowPrivateRealms:
 		return nil, nil
 	}
-	var addrs []netip.Addr
-	resolved := resolvesRealmHost(registry, realm)
+	var addrs, pinned []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else if isLoopback(host) {
@@ -368,6 +367,7 @@ func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *u
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("reauth: registry token realm %s resolves to no address", redactURL(realm))
 		}
+		pinned = addrs
 	}
 	for _, a := range addrs {
 		a = a.Unmap()
@@ -376,10 +376,7 @@ func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *u
 		}
 		return nil, fail(fmt.Sprintf("is on another host than the registry and resolves to the non-public address %s; set RegistryOptions.AllowPrivateRealms to allow it", a))
 	}
-	if !resolved {
-		return nil, nil
-	}
-	return addrs, nil
+	return pinned, nil
 }
 
 // resolvesRealmHost reports whether the realm policy resolves the host of
@@ -557,7 +554,7 @@ func (g *realmGuard) dialer(dial func(ctx context.Context, network, addr string)
 		proxy := g.proxies[addr]
 		g.mu.Unlock()
 		switch {
-		case proxy:
+		case !pinned && proxy:
 			return dial(ctx, network, addr)
 		case !pinned:
 			// Every host the clone is asked for was checked first; this
