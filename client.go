@@ -531,7 +531,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
 		Bearer:     bearerErrorOf(chs),
-		Body:       readErrorBody(resp.Body),
+		Body:       x.errorBody(resp),
 		Method:     x.req.Method,
 		URL:        redactURL(x.req.URL),
 		Attempts:   x.attempts,
@@ -560,7 +560,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			return nil
 		}
 		chs, _ := x.challenges(resp)
-		body := readErrorBody(resp.Body)
+		body := x.errorBody(resp)
 		return &ForbiddenError{
 			StatusCode:     resp.StatusCode,
 			Challenges:     chs,
@@ -568,7 +568,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			Body:           body,
 			Method:         x.req.Method,
 			URL:            redactURL(x.req.URL),
-			RegistryErrors: registryErrorsOf(resp.Header, body),
+			RegistryErrors: registryErrorsOf(resp.Header, body, x.secrets()),
 			Proxy:          byProxy,
 		}
 	case http.StatusBadRequest:
@@ -588,7 +588,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 			StatusCode: resp.StatusCode,
 			Challenges: chs,
 			Bearer:     be,
-			Body:       readErrorBody(resp.Body),
+			Body:       x.errorBody(resp),
 			Method:     x.req.Method,
 			URL:        redactURL(x.req.URL),
 		}

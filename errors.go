@@ -117,7 +117,7 @@ type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
 	Challenges []Challenge // the challenges of the final response, parsed
 	Bearer     BearerError // the Bearer error fields, if the server sent any
-	Body       []byte      // the start of the response body
+	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // the request's URL without userinfo, query or fragment
 	Attempts   int         // requests sent for this call, retries included
@@ -152,12 +152,13 @@ type ForbiddenError struct {
 	StatusCode int         // 403
 	Challenges []Challenge // WWW-Authenticate challenges on the 403, if any
 	Bearer     BearerError // for insufficient_scope, Bearer.Scope is the scope required
-	Body       []byte      // the start of the response body
+	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // without userinfo, query or fragment
 	// RegistryErrors holds the errors of a Docker/OCI registry error body
 	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
-	// as the registry sent them; Error cleans them for printing.
+	// as the registry sent them but for echoed credentials, which are
+	// replaced by "[redacted]"; Error cleans them for printing.
 	RegistryErrors []RegistryError
 	// Proxy is true when the 403 answered the proxy's credentials (a proxy
 	// that accepted them but will not forward the request, such as squid's
@@ -192,7 +193,7 @@ type InvalidRequestError struct {
 	StatusCode int         // 400
 	Challenges []Challenge // the WWW-Authenticate challenges, parsed
 	Bearer     BearerError // the Bearer error fields: Code is invalid_request
-	Body       []byte      // the start of the response body
+	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // without userinfo, query or fragment
 }
@@ -251,7 +252,7 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 		fmt.Fprintf(b, ", acr_values=%q", e.ACRValues)
 	}
 	if e.MaxAge != "" {
-		fmt.Fprintf(b, ", max_age=%s", e.MaxAge)
+		fmt.Fprintf(b, ", max_age=%s", cleanField(e.MaxAge, nil))
 	}
 	if e.Claims != "" {
 		b.WriteString(", claims challenge")
@@ -259,9 +260,10 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 }
 
 // registryErrorsOf decodes a Docker/OCI distribution error body
-// ({"errors":[{"code":…,"message":…}]}) when the response is JSON; anything
-// else gives nil. body is already bounded by MaxErrorBody.
-func registryErrorsOf(h http.Header, body []byte) []RegistryError {
+// ({"errors":[{"code":…,"message":…}]}) when the response is JSON, with the
+// secrets the server could echo replaced; anything else gives nil. body is
+// already bounded by MaxErrorBody.
+func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryError {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return nil
@@ -272,7 +274,7 @@ func registryErrorsOf(h http.Header, body []byte) []RegistryError {
 	if json.Unmarshal(body, &doc) != nil {
 		return nil
 	}
-	return doc.Errors
+	return redactRegistryErrors(doc.Errors, secrets)
 }
 
 // ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200
@@ -286,8 +288,8 @@ var ErrRealmNotAllowed = errors.New("reauth: registry token realm not allowed")
 
 // RealmError is returned when a registry names a token realm that reauth
 // will not send a token request to (see [RegistryOptions]): not https, on a
-// private address, redirecting elsewhere with the password. Nothing was sent
-// to it.
+// private address, redirecting elsewhere with the password, on another host
+// name with no *http.Transport to dial it by. Nothing was sent to it.
 type RealmError struct {
 	Realm  string // the realm's URL without userinfo, query or fragment
 	Reason string // what is wrong with it

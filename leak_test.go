@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -737,3 +738,80 @@ func (c crashingCredentials) Answer(r *reauth.AuthRequest, refusal *reauth.Refus
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestEchoedSecretsAreRedactedFromEveryErrorField: a server that echoes the
+// credentials it was sent (the field value, the token, Basic's password, as
+// they are and JSON-escaped) into its challenge, its registry error body
+// and its body gets them replaced in every typed error: Error(), the
+// challenges, the Bearer fields, RegistryErrors and Body. Before, a 403's
+// registry error message printed them as sent.
+func TestEchoedSecretsAreRedactedFromEveryErrorField(t *testing.T) {
+	const oddPassword = `pw"<SENTINEL>&\odd` // JSON-escaped, it reads differently
+	echo := func(status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			got := r.Header.Get("Authorization")
+			if _, password, ok := r.BasicAuth(); ok {
+				got += " password " + password
+			}
+			quoted := strings.NewReplacer(`"`, `\"`, `\`, `\\`).Replace(got) // a quoted-string of got
+			scheme := "Bearer"
+			if strings.HasPrefix(got, "Basic ") && status != http.StatusBadRequest {
+				scheme = "Basic"
+			}
+			code := "invalid_token"
+			if status == http.StatusBadRequest {
+				code = "invalid_request"
+			}
+			w.Header().Set("WWW-Authenticate", scheme+` realm="you sent `+quoted+`", error="`+code+`", error_description="you sent `+quoted+`", scope="`+quoted+`", max_age="`+quoted+`"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			msg, _ := json.Marshal("you sent " + got)
+			fmt.Fprintf(w, `{"errors":[{"code":%s,"message":%s,"detail":%s}]}`, msg, msg, msg)
+		}
+	}
+	creds := map[string]func() reauth.Credentials{
+		"Bearer":           func() reauth.Credentials { return reauth.Bearer(leakToken) },
+		"Preemptive Basic": func() reauth.Credentials { return reauth.Preemptive(reauth.Basic("alice", leakPassword)) },
+		"Preemptive Basic, password with JSON escapes": func() reauth.Credentials {
+			return reauth.Preemptive(reauth.Basic("alice", oddPassword))
+		},
+	}
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest} {
+		for name, newCreds := range creds {
+			t.Run(fmt.Sprintf("%d %s", status, name), func(t *testing.T) {
+				api := httptest.NewServer(echo(status))
+				t.Cleanup(api.Close)
+				tr := &reauth.Transport{Credentials: newCreds(), Origins: []string{api.URL}}
+				req, _ := http.NewRequest(http.MethodGet, api.URL+"/v2/team/app/manifests/v1", nil)
+				_, err := tr.RoundTrip(req)
+				require.Error(t, err)
+				assertNoLeakIn(t, "the error", err.Error())
+				assertNoLeakIn(t, "the error printed with %+v", fmt.Sprintf("%+v", err))
+				var fields any
+				var ue *reauth.UnauthorizedError
+				var fe *reauth.ForbiddenError
+				var ie *reauth.InvalidRequestError
+				switch {
+				case errors.As(err, &ue):
+					require.Equal(t, http.StatusUnauthorized, status)
+					fields = *ue
+					assertNoLeakIn(t, "the body", string(ue.Body))
+				case errors.As(err, &fe):
+					require.Equal(t, http.StatusForbidden, status)
+					require.NotEmpty(t, fe.RegistryErrors)
+					assert.True(t, strings.Contains(fe.RegistryErrors[0].Message, "[redacted]"), "the message is kept, the secret replaced")
+					assert.True(t, strings.Contains(fe.Error(), "[redacted]"), "the message is printed, the secret replaced")
+					fields = *fe
+					assertNoLeakIn(t, "the body", string(fe.Body))
+				case errors.As(err, &ie):
+					require.Equal(t, http.StatusBadRequest, status)
+					fields = *ie
+					assertNoLeakIn(t, "the body", string(ie.Body))
+				default:
+					t.Fatalf("not a typed error: %T", err)
+				}
+				assertNoLeakIn(t, "the error's fields", fmt.Sprintf("%#v", fields))
+			})
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package reauth
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -52,21 +54,59 @@ func describeCredentials(c Credentials) string {
 // redactedSecret stands in for a secret that a server echoed back.
 const redactedSecret = "[redacted]"
 
+// minSecretLen: shorter secrets are not replaced. Replacing every "ab" of a
+// server's text would garble it and show where the secret occurs.
+const minSecretLen = 4
+
+// Every text from a server that reauth keeps in an error (challenges and
+// their Bearer fields, a registry's errors, the start of a body, a token
+// endpoint's error fields) has the secrets that the server could echo
+// replaced by redactSecrets, with the secrets listed by sentSecrets (what a
+// request sent) or by the credentials (what a token request sent), each in
+// its echoForms. Error() then cleans what it prints (cleanField).
+
+// echoForms returns the forms in which a server may echo secret: as it is,
+// URL-encoded (a query or a form), and JSON-escaped (a JSON error body), with
+// and without the HTML escapes of Go's encoder.
+func echoForms(secret string) []string {
+	if len(secret) < minSecretLen {
+		return nil
+	}
+	out := []string{secret}
+	add := func(form string) {
+		if !slices.Contains(out, form) {
+			out = append(out, form)
+		}
+	}
+	add(url.QueryEscape(secret))
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(secret) == nil {
+			quoted := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+			add(string(quoted[1 : len(quoted)-1]))
+		}
+	}
+	return out
+}
+
 // sentSecrets returns what a server could echo of the credentials field
 // values a request sent: the token68 (Bearer's token, Basic's base64
-// user-pass) and Basic's password. Digest sends no secret.
+// user-pass) and Basic's password, in their echoForms. Digest sends no
+// secret.
 func sentSecrets(values ...string) []string {
 	var out []string
 	for _, v := range values {
 		scheme, rest, ok := strings.Cut(v, " ")
-		if !ok || len(rest) < 4 || !isToken68(rest) {
+		if !ok || len(rest) < minSecretLen || !isToken68(rest) {
 			continue
 		}
-		out = append(out, rest)
+		out = append(out, echoForms(rest)...)
 		if equalFoldASCII(scheme, "Basic") {
 			if raw, err := base64.StdEncoding.DecodeString(rest); err == nil {
-				if _, password, ok := strings.Cut(string(raw), ":"); ok && len(password) >= 4 {
-					out = append(out, password)
+				if _, password, ok := strings.Cut(string(raw), ":"); ok {
+					out = append(out, echoForms(password)...)
 				}
 			}
 		}
@@ -111,11 +151,12 @@ func redactChallenges(chs []Challenge, secrets []string) []Challenge {
 	return out
 }
 
-// redactSecrets replaces each secret in s, reporting whether it did.
+// redactSecrets replaces each secret in s, reporting whether it did. It is
+// the one place where echoed secrets are replaced.
 func redactSecrets(s string, secrets []string) (string, bool) {
 	changed := false
 	for _, secret := range secrets {
-		if secret != "" && strings.Contains(s, secret) {
+		if len(secret) >= minSecretLen && strings.Contains(s, secret) {
 			s, changed = strings.ReplaceAll(s, secret, redactedSecret), true
 		}
 	}
@@ -193,4 +234,25 @@ func indexURL(s string) int {
 		}
 	}
 	return -1
+}
+
+// errorBody reads the start of resp's body for a typed error, with what the
+// request sent redacted.
+func (x *exchange) errorBody(resp *http.Response) []byte {
+	body := readErrorBody(resp.Body)
+	if r, changed := redactSecrets(string(body), x.secrets()); changed {
+		return []byte(r)
+	}
+	return body
+}
+
+// redactRegistryErrors returns errs with the secrets replaced in each code
+// and message; errs itself is not modified.
+func redactRegistryErrors(errs []RegistryError, secrets []string) []RegistryError {
+	out := slices.Clone(errs)
+	for i := range out {
+		out[i].Code, _ = redactSecrets(out[i].Code, secrets)
+		out[i].Message, _ = redactSecrets(out[i].Message, secrets)
+	}
+	return out
 }

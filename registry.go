@@ -3,6 +3,7 @@ package reauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -41,7 +42,26 @@ type RegistryOptions struct {
 	// is dialled: a registry must not be able to aim the client's requests
 	// (and password) at the internal network. A realm on the registry's own
 	// host, and a loopback realm of a loopback registry, are always allowed.
+	//
+	// Without AllowPrivateRealms, a realm request to a host name other than
+	// the registry's (and other than localhost) is sent by a clone of
+	// RealmTransport whose dialer connects only to the addresses that
+	// LookupNetIP returned and the policy checked, so that a second DNS
+	// answer (DNS rebinding) cannot move it; its DialTLSContext is not used.
+	// Realm requests to the registry's own host, to an IP address or to
+	// localhost go through Transport.Base. Through a forward or SOCKS proxy
+	// (RealmTransport's Proxy), the proxy resolves the realm's host itself:
+	// only the client's own resolution is checked then. With
+	// AllowPrivateRealms, realm requests all go through Transport.Base.
 	AllowPrivateRealms bool
+	// RealmTransport is the transport that the realm requests to other hosts
+	// are sent with (see AllowPrivateRealms); reauth uses a clone and leaves
+	// it unchanged. Nil means Transport.Base when that is an *http.Transport
+	// (http.DefaultTransport when Base is nil). A Base of another kind (a
+	// wrapper, a test double) cannot be made to dial only the checked
+	// addresses: with it, such a realm is refused with a [*RealmError] until
+	// RealmTransport (or AllowPrivateRealms) is set.
+	RealmTransport *http.Transport
 	// InsecureAllowHTTP lets the password go to a plain-http realm on a host
 	// that is not loopback (a plain-http registry's realm); set
 	// Transport.InsecureAllowHTTP as well for the token to be sent on.
@@ -59,8 +79,12 @@ type RegistryOptions struct {
 	RefreshToken string
 	// ClientID is sent as client_id in the OAuth2 form. Empty means "reauth".
 	ClientID string
-	// LookupNetIP resolves a realm's host for the private-address check.
-	// Nil means net.DefaultResolver.LookupNetIP(ctx, "ip", host).
+	// LookupNetIP resolves a realm's host name: the addresses it returns are
+	// checked against the realm policy, and they are the only ones the
+	// realm's requests dial (one lookup serves both). It is not asked for the
+	// registry's own host, IP addresses, localhost, or with
+	// AllowPrivateRealms. Nil means net.DefaultResolver.LookupNetIP(ctx,
+	// "ip", host).
 	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock that token expiry is measured with. Nil means time.Now.
 	Now func() time.Time
@@ -85,6 +109,13 @@ func RegistryWithOptions(username, password string, opts RegistryOptions) Creden
 const (
 	maxHeldTokens = 1024 // (origin, repository) entries
 	maxRealms     = 64   // realms with per-realm state
+	// maxScopes bounds the resources one challenge may ask for, and so
+	// what one challenge makes the credentials request and hold. A registry
+	// asks for one, or two for a cross-repository blob mount.
+	maxScopes = 64
+	// maxActions bounds the distinct actions asked for one resource
+	// (pull, push, delete, *, …), which keeps merging them linear.
+	maxActions = 16
 	// tokenExpiryLeeway: a token this close to its expiry is not sent up
 	// front any more; a fresh one costs less than a refusal.
 	tokenExpiryLeeway = 5 * time.Second
@@ -149,25 +180,51 @@ func (s scope) String() string {
 // spaces, each "type:name:actions". The name may itself hold ':' (a
 // registry host with a port), so the actions are what follows the last ':'.
 // The result is sorted by resource with one entry per resource; a challenge
-// without a scope gives the one scope "".
-func parseScopes(param string) []scope {
+// without a scope gives the one scope "". More than maxScopes resources, or
+// maxActions actions on one, is an error, found before the rest is read:
+// time and memory are linear in the length of param.
+func parseScopes(param string) ([]scope, error) {
 	var out []scope
-	for _, f := range strings.Fields(param) {
-		s := scope{resource: f}
+	index := make(map[string]int) // resource → its entry in out
+	for f := range strings.FieldsSeq(param) {
+		resource, actions, hasActions := f, "", false
 		if i, j := strings.IndexByte(f, ':'), strings.LastIndexByte(f, ':'); i > 0 && j > i+1 {
-			s = scope{resource: f[:j], actions: normalActions(strings.Split(f[j+1:], ","))}
+			resource, actions, hasActions = f[:j], f[j+1:], true
 		}
-		if k := slices.IndexFunc(out, func(o scope) bool { return o.resource == s.resource }); k >= 0 {
-			out[k].actions = unionActions(out[k].actions, s.actions)
+		k, ok := index[resource]
+		if !ok {
+			if len(out) == maxScopes {
+				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d resources in its scope; reauth refuses it rather than request and hold a token for each", maxScopes)}
+			}
+			k = len(out)
+			index[resource] = k
+			out = append(out, scope{resource: resource})
+		}
+		if !hasActions {
 			continue
 		}
-		out = append(out, s)
+		s := &out[k]
+		if s.actions == nil {
+			s.actions = []string{}
+		}
+		for a := range strings.SplitSeq(actions, ",") {
+			if a == "" || slices.Contains(s.actions, a) { // at most maxActions
+				continue
+			}
+			if len(s.actions) == maxActions {
+				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d actions on %q; reauth refuses it", maxActions, cleanField(resource, nil))}
+			}
+			s.actions = append(s.actions, a)
+		}
 	}
 	if len(out) == 0 {
-		return []scope{{}}
+		return []scope{{}}, nil
+	}
+	for i := range out {
+		slices.Sort(out[i].actions)
 	}
 	slices.SortFunc(out, func(a, b scope) int { return strings.Compare(a.resource, b.resource) })
-	return out
+	return out, nil
 }
 
 func normalActions(a []string) []string {
@@ -184,12 +241,17 @@ func unionActions(a, b []string) []string {
 }
 
 // covers reports whether held grants every action in want ("*" grants all).
+// Both are sorted without duplicates (normalActions): one pass over each.
 func covers(held, want []string) bool {
 	if slices.Contains(held, "*") {
 		return true
 	}
+	i := 0
 	for _, w := range want {
-		if !slices.Contains(held, w) {
+		for i < len(held) && held[i] < w {
+			i++
+		}
+		if i == len(held) || held[i] != w {
 			return false
 		}
 	}
@@ -315,7 +377,10 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 		origin:   r.origin(),
 		realm:    ch.Params["realm"],
 		service:  ch.Params["service"],
-		scopes:   parseScopes(ch.Params["scope"]),
+	}
+	var err error
+	if tr.scopes, err = parseScopes(ch.Params["scope"]); err != nil {
+		return "", err
 	}
 	if u, err := url.Parse(tr.realm); err == nil {
 		tr.realmBound = originOf(u) == tr.origin || r.Bound(u)
@@ -323,7 +388,9 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 	c.mu.Lock()
 	for i, s := range tr.scopes {
 		if h := c.held[heldKey{tr.origin, s.resource}]; h != nil && s.actions != nil && h.realm == tr.realm && h.service == tr.service {
-			tr.scopes[i].actions = unionActions(s.actions, h.actions)
+			if u := unionActions(s.actions, h.actions); len(u) <= maxActions {
+				tr.scopes[i].actions = u
+			}
 		}
 	}
 	c.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -249,10 +250,13 @@ func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error
 	return resp, err
 }
 
+// assertNoRegistrySecret fails, without printing s, when s holds a
+// secret of the tests or a token of the test realm.
 func assertNoRegistrySecret(t *testing.T, s string) {
 	t.Helper()
-	assertNoSecret(t, s)
-	assert.NotContains(t, s, tokenPrefix)
+	for i, secret := range []string{testPassword, testToken, strings.TrimPrefix(basicValue, "Basic "), tokenPrefix} {
+		assert.False(t, strings.Contains(s, secret), "holds secret #%d", i)
+	}
 }
 
 func TestRegistryAnonymousPull(t *testing.T) {
@@ -632,6 +636,52 @@ func TestRegistryDeniedIsForbidden(t *testing.T) {
 	assert.Len(t, realm.seen(), 1)
 }
 
+func TestRegistryErrorsRedactWhatTheServersEcho(t *testing.T) {
+	t.Run("a 403's registry error echoing the token", func(t *testing.T) {
+		realm := newTestRealm(t)
+		reg := newTestRegistry(t, realm)
+		reg.authorized = func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			msg, _ := json.Marshal("token " + r.Header.Get("Authorization") + " may not push")
+			fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":%s}]}`, msg)
+		}
+		_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/app/manifests/v1")
+		var fe *ForbiddenError
+		require.ErrorAs(t, err, &fe)
+		assertNoRegistrySecret(t, err.Error())
+		assertNoRegistrySecret(t, fmt.Sprintf("%#v", *fe))
+		assert.True(t, strings.HasSuffix(err.Error(), "registry error DENIED: token Bearer [redacted] may not push"), "the message is kept")
+	})
+	t.Run("a realm's malformed response echoing the password", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 4096)
+				conn.Read(buf)
+				io.WriteString(conn, "HTTP/1.1 "+testPassword+" OK\r\n\r\n") // a malformed status code
+				conn.Close()
+			}
+		}()
+		realmURL := "http://" + ln.Addr().String() + "/token"
+		reg := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="s",scope="repository:a:pull"`, realmURL))
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		c := clientFor(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL, "http://" + ln.Addr().String()}})
+		_, err = get(t, c, reg.URL+"/v2/a/manifests/latest")
+		require.Error(t, err)
+		assertNoRegistrySecret(t, err.Error())
+		assert.Contains(t, err.Error(), "malformed HTTP status code")
+	})
+}
+
 func TestRegistryAnswersABasicChallenge(t *testing.T) {
 	srv := newRecorder(t, basicServer)
 	_, err := get(t, clientFor(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{srv.URL}}), srv.URL+"/v2/")
@@ -716,9 +766,29 @@ func TestRegistryRealmPolicy(t *testing.T) {
 				}
 				return out, nil
 			}}
+			// A realm on a name is dialled at the addresses checked, by a
+			// clone of RealmTransport; the test network serves them locally.
+			realmNet := newTestNet()
+			serveRealm := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fake.mu.Lock()
+				fake.hosts = append(fake.hosts, r.Host)
+				fake.mu.Unlock()
+				io.WriteString(w, `{"token":"t0k"}`)
+			})
+			for _, srv := range []*httptest.Server{httptest.NewServer(serveRealm), httptest.NewTLSServer(serveRealm)} {
+				t.Cleanup(srv.Close)
+				for _, a := range tt.resolves {
+					realmNet.serve(net.JoinHostPort(a, map[bool]string{false: "80", true: "443"}[srv.TLS != nil]), srv)
+				}
+			}
+			opts.RealmTransport = realmNet.transport(t)
 			tr := &Transport{Base: fake, Credentials: RegistryWithOptions("", "", opts), Origins: []string{tt.registry}, InsecureAllowHTTP: true}
 			_, err = get(t, clientFor(tr), tt.registry+"/v2/a/manifests/latest")
 			assert.Equal(t, tt.resolves != nil, lookups.Load() > 0, "resolver asked")
+			for _, d := range realmNet.dials() {
+				host, _, _ := net.SplitHostPort(d)
+				assert.Contains(t, tt.resolves, host, "only checked addresses are dialled")
+			}
 			if tt.refused == "" {
 				require.NoError(t, err)
 				assert.True(t, fake.saw(realmURL.Host), "the realm was asked")
@@ -828,7 +898,9 @@ func TestParseScopes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, s := range parseScopes(tt.param) {
+		scopes, err := parseScopes(tt.param)
+		require.NoError(t, err)
+		for _, s := range scopes {
 			got = append(got, s.String())
 		}
 		assert.Equal(t, tt.want, got, tt.param)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,7 +38,8 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 	if err != nil {
 		return nil, &RealmError{Realm: "(unparseable)", Reason: "is not a URL"}
 	}
-	if err := c.checkRealm(ctx, &tr.registry, realm); err != nil {
+	addrs, err := c.checkRealm(ctx, &tr.registry, realm)
+	if err != nil {
 		return nil, err
 	}
 	if !tr.realmBound && (c.basic != nil || c.refreshToken(tr.realm, tr.service) != "") {
@@ -52,7 +54,15 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	client := &http.Client{Transport: base, CheckRedirect: c.redirectPolicy(&tr.registry)}
+	client := &http.Client{Transport: base}
+	var guard *realmGuard
+	if !c.opts.AllowPrivateRealms {
+		guard = &realmGuard{registry: &tr.registry, base: base, transport: c.opts.RealmTransport}
+		guard.pin(realm, addrs)
+		defer guard.closeIdleConnections()
+		client.Transport = guard
+	}
+	client.CheckRedirect = c.redirectPolicy(&tr.registry, guard)
 	tok, err := c.exchangeToken(ctx, client, realm, tr)
 	if err != nil {
 		return nil, err
@@ -181,6 +191,11 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, err
 		}
+		if msg, echoed := redactSecrets(reasonText(err), c.secrets()); echoed {
+			// net/http quotes a malformed response; the cause's text would
+			// keep what the realm echoed.
+			return nil, 0, fmt.Errorf("reauth: registry token realm %s: %s", redactURL(realm), msg)
+		}
 		return nil, 0, errorf("reauth: registry token realm %s: %w", redactURL(realm), err)
 	}
 	defer resp.Body.Close()
@@ -232,17 +247,17 @@ func (c *registryCredentials) tokenErrorFields(body []byte) (code, description s
 }
 
 // secrets returns what the realm could echo of what it was sent or held:
-// the password (as it is, form-urlencoded, inside Basic's base64) and the
-// refresh tokens, given, learned, refused or replaced.
+// the password (in its echoForms and inside Basic's base64) and the refresh
+// tokens, given, learned, refused or replaced.
 func (c *registryCredentials) secrets() []string {
-	s := []string{c.password, url.QueryEscape(c.password), c.opts.RefreshToken, url.QueryEscape(c.opts.RefreshToken)}
+	s := append(echoForms(c.password), echoForms(c.opts.RefreshToken)...)
 	if c.basic != nil {
 		s = append(s, strings.TrimPrefix(c.basic.value, "Basic "))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rt := range c.heldRefresh {
-		s = append(s, rt, url.QueryEscape(rt))
+		s = append(s, echoForms(rt)...)
 	}
 	return s
 }
@@ -314,25 +329,31 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 // addresses only, unless AllowPrivateRealms: the registry chooses the realm,
 // and must not be able to make the client send requests into its own network
 // (the SSRF reported against go-containerregistry). The check runs before
-// anything is dialled.
-func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *url.URL) error {
+// anything is dialled. It returns the addresses it resolved and checked when
+// it had to resolve the host (resolvesRealmHost): those are the only
+// addresses the realm's requests may dial (realmGuard), so that a second DNS
+// answer cannot move them (DNS rebinding).
+func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *url.URL) ([]netip.Addr, error) {
 	fail := func(reason string) error { return &RealmError{Realm: redactURL(realm), Reason: reason} }
 	host := realm.Hostname()
 	switch {
 	case realm.Scheme != "https" && realm.Scheme != "http" || host == "":
-		return fail("is not an absolute http(s) URL")
+		return nil, fail("is not an absolute http(s) URL")
 	case realm.User != nil:
-		return fail("carries userinfo")
+		return nil, fail("carries userinfo")
 	case realm.Scheme == "http" && !isLoopback(host) && registry.Scheme != "http":
-		return fail("is plain http for an https registry; the token would cross the network in the clear")
+		return nil, fail("is plain http for an https registry; the token would cross the network in the clear")
 	case strings.EqualFold(host, registry.Hostname()), c.opts.AllowPrivateRealms:
-		return nil
+		return nil, nil
 	}
-	var addrs []netip.Addr
+	var addrs, pinned []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else if isLoopback(host) {
 		addrs = []netip.Addr{netip.IPv6Loopback()}
+	} else if !isASCII(host) {
+		// net/http dials its IDNA form, which is not the name checked.
+		return nil, fail("has a host name that is not ASCII; name it in its ASCII (punycode) form")
 	} else {
 		lookup := c.opts.LookupNetIP
 		if lookup == nil {
@@ -341,20 +362,34 @@ func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *u
 			}
 		}
 		if addrs, err = lookup(ctx, host); err != nil {
-			return fmt.Errorf("reauth: resolving registry token realm %s: %w", redactURL(realm), err)
+			return nil, fmt.Errorf("reauth: resolving registry token realm %s: %w", redactURL(realm), err)
 		}
 		if len(addrs) == 0 {
-			return fmt.Errorf("reauth: registry token realm %s resolves to no address", redactURL(realm))
+			return nil, fmt.Errorf("reauth: registry token realm %s resolves to no address", redactURL(realm))
 		}
+		pinned = addrs
 	}
 	for _, a := range addrs {
 		a = a.Unmap()
 		if isPublicAddr(a) || a.IsLoopback() && isLoopback(registry.Hostname()) {
 			continue
 		}
-		return fail(fmt.Sprintf("is on another host than the registry and resolves to the non-public address %s; set RegistryOptions.AllowPrivateRealms to allow it", a))
+		return nil, fail(fmt.Sprintf("is on another host than the registry and resolves to the non-public address %s; set RegistryOptions.AllowPrivateRealms to allow it", a))
 	}
-	return nil
+	return pinned, nil
+}
+
+// resolvesRealmHost reports whether the realm policy resolves the host of
+// u, a realm of registry: a name other than localhost, on another host than
+// the registry's. An IP address and localhost mean the same at the check
+// and at the dial; a name may not.
+func resolvesRealmHost(registry, u *url.URL) bool {
+	host := u.Hostname()
+	if strings.EqualFold(host, registry.Hostname()) || isLoopback(host) {
+		return false
+	}
+	_, err := netip.ParseAddr(host)
+	return err != nil
 }
 
 // nonPublic lists special-purpose ranges (RFC 6890) that netip's predicates
@@ -384,15 +419,19 @@ func isPublicAddr(a netip.Addr) bool {
 }
 
 // redirectPolicy lets a realm redirect a few times, each target passing the
-// realm policy. Basic credentials follow a redirect only within the realm's
+// realm policy (and, on a name, dialled only at the addresses checked). Basic credentials follow a redirect only within the realm's
 // origin, and a POST (whose form holds the password) does not leave it.
-func (c *registryCredentials) redirectPolicy(registry *url.URL) func(*http.Request, []*http.Request) error {
+func (c *registryCredentials) redirectPolicy(registry *url.URL, guard *realmGuard) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) > maxRealmRedirects {
 			return &RealmError{Realm: redactURL(via[0].URL), Reason: fmt.Sprintf("redirected more than %d times", maxRealmRedirects)}
 		}
-		if err := c.checkRealm(req.Context(), registry, req.URL); err != nil {
+		addrs, err := c.checkRealm(req.Context(), registry, req.URL)
+		if err != nil {
 			return err
+		}
+		if guard != nil {
+			guard.pin(req.URL, addrs)
 		}
 		if originOf(req.URL) != originOf(via[0].URL) {
 			if via[0].Method == http.MethodPost {
@@ -402,4 +441,156 @@ func (c *registryCredentials) redirectPolicy(registry *url.URL) func(*http.Reque
 		}
 		return nil
 	}
+}
+
+// realmGuard sends the requests of one token fetch when the realm policy
+// applies (not AllowPrivateRealms). A request to the registry's own host, an
+// IP address or localhost goes through Base, as the registry's requests do:
+// what the policy checked of it cannot change. A request to any other host,
+// a name, goes through a clone of an *http.Transport whose dialer connects
+// only to the addresses the policy resolved and checked for that name
+// (pinned), so that a name answering a public address to the check and an
+// internal one to the dial (DNS rebinding) cannot aim it at the internal
+// network. An opaque Base cannot be made to do that, so it is not used for
+// those requests (see RegistryOptions.RealmTransport).
+//
+// The clone is made for one fetch and its connections closed after it: its
+// pool must not serve a fetch whose registry has another policy.
+type realmGuard struct {
+	registry  *url.URL
+	base      http.RoundTripper
+	transport *http.Transport // RegistryOptions.RealmTransport; nil: base
+
+	mu      sync.Mutex
+	pinned  map[string][]netip.Addr // checked addresses by lower-case host
+	proxies map[string]bool         // host:port of the proxies the clone routed to
+	clone   *http.Transport
+}
+
+// pin records the addresses checked for u's host; nil when the host is not
+// resolved (resolvesRealmHost).
+func (g *realmGuard) pin(u *url.URL, addrs []netip.Addr) {
+	if addrs == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pinned == nil {
+		g.pinned = make(map[string][]netip.Addr)
+	}
+	g.pinned[strings.ToLower(u.Hostname())] = addrs
+}
+
+// RoundTrip sends req through Base or the pinning clone, as realmGuard says.
+func (g *realmGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !resolvesRealmHost(g.registry, req.URL) {
+		return g.base.RoundTrip(req)
+	}
+	clone, err := g.pinningTransport(req.URL)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return clone.RoundTrip(req)
+}
+
+// pinningTransport returns the clone that dials pinned addresses, making it
+// on first use.
+func (g *realmGuard) pinningTransport(realm *url.URL) (*http.Transport, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.clone != nil {
+		return g.clone, nil
+	}
+	ht := g.transport
+	if ht == nil {
+		var ok bool
+		if ht, ok = g.base.(*http.Transport); !ok {
+			return nil, &RealmError{Realm: redactURL(realm), Reason: fmt.Sprintf("is on another host than the registry, and Transport.Base (a %T) is not an *http.Transport, so reauth cannot make it dial only the addresses the realm policy checked; set RegistryOptions.RealmTransport", g.base)}
+		}
+	}
+	clone := ht.Clone()
+	dial := clone.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext // as http.DefaultTransport
+	}
+	// DialContext takes priority over Dial. DialTLSContext and DialTLS
+	// would be handed the name, not a checked address: net/http's own TLS
+	// over DialContext is used instead.
+	clone.DialContext, clone.DialTLSContext = g.dialer(dial), nil
+	//lint:ignore SA1019 a deprecated DialTLS would still be used if set
+	clone.DialTLS = nil
+	if proxy := clone.Proxy; proxy != nil {
+		clone.Proxy = func(req *http.Request) (*url.URL, error) {
+			u, err := proxy(req)
+			if u != nil && err == nil {
+				g.mu.Lock()
+				if g.proxies == nil {
+					g.proxies = make(map[string]bool)
+				}
+				g.proxies[proxyAddr(u)] = true
+				g.mu.Unlock()
+			}
+			return u, err
+		}
+	}
+	g.clone = clone
+	return clone, nil
+}
+
+// dialer wraps dial to connect to a realm's host only at its pinned
+// addresses, in the order the resolver gave them. A proxy the clone routes
+// to is dialled as it is: the proxy resolves the realm's host itself.
+func (g *realmGuard) dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		g.mu.Lock()
+		addrs, pinned := g.pinned[strings.ToLower(host)]
+		proxy := g.proxies[addr]
+		g.mu.Unlock()
+		switch {
+		case !pinned && proxy:
+			return dial(ctx, network, addr)
+		case !pinned:
+			// Every host the clone is asked for was checked first; this
+			// would be a bug, and it fails closed.
+			return nil, fmt.Errorf("reauth: registry token realm host %s was not checked by the realm policy", host)
+		}
+		var errs []error
+		for _, a := range addrs {
+			conn, err := dial(ctx, network, net.JoinHostPort(a.String(), port))
+			if err == nil {
+				return conn, nil
+			}
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+}
+
+// closeIdleConnections closes the clone's connections once the fetch is done.
+func (g *realmGuard) closeIdleConnections() {
+	g.mu.Lock()
+	clone := g.clone
+	g.mu.Unlock()
+	if clone != nil {
+		clone.CloseIdleConnections()
+	}
+}
+
+// proxyAddr is the host:port net/http dials for the proxy u.
+func proxyAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -136,11 +136,7 @@ func clientSecrets(clientID, secret string) []string {
 // bytes, and what does not print (control and format characters, invalid
 // UTF-8) becomes '?', so that it cannot forge lines or reorder text in a log.
 func cleanField(s string, secrets []string) string {
-	for _, secret := range secrets {
-		if len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
+	s, _ = redactSecrets(s, secrets)
 	if len(s) > maxTokenErrorField {
 		s = s[:maxTokenErrorField] + "…"
 	}
