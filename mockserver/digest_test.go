@@ -1,6 +1,7 @@
 package mockserver
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -132,7 +133,7 @@ func TestDigestNonceCountMustNotRepeat(t *testing.T) {
 	path := "/digest/sha-256/"
 	ch := firstChallenge(t, srv, path)
 	d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: path}
-	for _, nc := range []int{1, 2, 5, 3} { // out of order within the window is fine
+	for _, nc := range []int{1, 2, 5, 3} { // out of order is fine
 		d.nc = nc
 		require.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status, "nc %d", nc)
 	}
@@ -142,10 +143,46 @@ func TestDigestNonceCountMustNotRepeat(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, r.status, "nc %d replayed", nc)
 		assert.Empty(t, challenges(t, r)[0].Param("stale"), "a replay is not stale")
 	}
+	assert.Equal(t, 3, srv.DigestReplays())
 	d.nc = 100
 	require.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status)
-	d.nc = 6 // more than 64 below the highest
-	assert.Equal(t, http.StatusUnauthorized, get(t, srv.URL()+path, d.authorization(ch)).status)
+	d.nc = 6 // far below the highest, but never seen: late, not a replay
+	assert.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status)
+	assert.Equal(t, http.StatusUnauthorized, get(t, srv.URL()+path, d.authorization(ch)).status, "nc 6 replayed")
+	assert.Equal(t, 4, srv.DigestReplays())
+}
+
+func TestNonceCountsAreTrackedExactlyInAnyOrder(t *testing.T) {
+	// Counts arrive in any order and any distance behind the highest, as
+	// when many requests share a nonce: each is accepted once, and only a
+	// count seen before is a replay.
+	const n = 2000 // at most about n/4 gaps at once, within maxNCGaps
+	var st nonceState
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	for _, i := range order {
+		require.Equal(t, nonceFresh, st.take(uint32(i+1), false), "nc %d", i+1)
+	}
+	for _, i := range order[:100] {
+		require.Equal(t, nonceReplay, st.take(uint32(i+1), false), "nc %d again", i+1)
+	}
+	assert.Empty(t, st.gaps, "every count below the highest was seen")
+	assert.Equal(t, nonceFresh, st.take(n+1, false))
+}
+
+func TestNonceCountGapsAreBounded(t *testing.T) {
+	// Every other count, so that each accepted count leaves a gap: past
+	// maxNCGaps the lowest gaps are given up, and a count in them is too
+	// old to check, not a replay.
+	var st nonceState
+	for i := 1; i <= 2*(maxNCGaps+10); i += 2 {
+		require.Equal(t, nonceFresh, st.take(uint32(i), false))
+	}
+	assert.Len(t, st.gaps, maxNCGaps)
+	assert.Equal(t, nonceTooOld, st.take(2, false), "a given-up gap")
+	assert.Equal(t, nonceTooOld, st.take(1, false), "seen, but below every count still tracked")
+	last := uint32(2 * (maxNCGaps + 9))
+	assert.Equal(t, nonceFresh, st.take(last, false), "a gap still tracked")
+	assert.Equal(t, nonceReplay, st.take(last, false))
 }
 
 func TestDigestStrictNonceCountMustIncrease(t *testing.T) {

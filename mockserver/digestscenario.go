@@ -186,6 +186,10 @@ func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules
 		return again(true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
 	case nonceReplay:
 		return again(false, fmt.Sprintf("nonce count %s was used before with this nonce", dc.nc))
+	case nonceOutOfOrder:
+		return again(false, fmt.Sprintf("nonce count %s is below one already used with this nonce, and counts must increase here", dc.nc))
+	case nonceTooOld:
+		return again(false, fmt.Sprintf("nonce count %s is too far behind the highest used with this nonce to check", dc.nc))
 	}
 	return verifiedDigest{digestExchange: x, alg: alg, opaque: dc.opaque}, nil
 }

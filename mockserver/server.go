@@ -80,9 +80,9 @@ type Config struct {
 	// to test a client's check of the server (RFC 7616 §3.5).
 	DigestWrongRspauth bool
 	// DigestStrictNonceCount requires every nc to be greater than any seen
-	// for its nonce. Otherwise any nc not seen before is accepted within a
-	// window of 64 below the highest, so that concurrent requests sharing a
-	// nonce may arrive out of order; a repeated nc is refused either way.
+	// for its nonce. Otherwise any nc not seen before is accepted, however
+	// late, so that concurrent requests sharing a nonce may arrive out of
+	// order; a repeated nc is refused either way (Server.DigestReplays).
 	DigestStrictNonceCount bool
 
 	// RegistryService is the service of the registry token realm; "" means
