@@ -87,12 +87,12 @@ func TestDigestChoosesTheStrongestChallenge(t *testing.T) {
 			}
 		},
 	}
-	req, _ := http.NewRequest("GET", srv.URL()+"/digest/", nil)
+	req, _ := http.NewRequest("GET", srv.URL()+"/digest/strongest/", nil)
 	resp, err := tr.RoundTrip(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Len(t, offered, 3, "the mock offers SHA-512-256, SHA-256 and MD5")
-	reqs := srv.RequestsTo("/digest/")
+	reqs := srv.RequestsTo("/digest/strongest/")
 	require.Len(t, reqs, 2)
 	assert.Contains(t, reqs[1].Credential, "SHA-512-256")
 }

@@ -12,21 +12,57 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestDigestOffersEveryAlgorithmStrongestFirstWithOneNonce(t *testing.T) {
+func TestDigestOffersAlgorithmsStrongestFirstWithOneNonce(t *testing.T) {
+	tests := []struct {
+		path, realm string
+		algorithms  []string
+	}{
+		// /digest/ offers what common clients answer correctly; Debian
+		// 12's curl 7.88 answers SHA-512-256 with a SHA-256 digest.
+		{"/digest/", "digest@reauth.mock", []string{"SHA-256", "MD5"}},
+		{"/digest/strongest/", "digest/strongest@reauth.mock", []string{"SHA-512-256", "SHA-256", "MD5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			srv, _ := newTestServer(t)
+			r := get(t, srv.URL()+tt.path, "")
+			require.Equal(t, http.StatusUnauthorized, r.status)
+			chs := challenges(t, r)
+			require.Len(t, chs, len(tt.algorithms))
+			for i, alg := range tt.algorithms {
+				assert.True(t, chs[i].Is("Digest"))
+				assert.Equal(t, alg, chs[i].Param("algorithm"))
+				assert.Equal(t, tt.realm, chs[i].Param("realm"))
+				assert.Equal(t, "auth, auth-int", chs[i].Param("qop"))
+				assert.Equal(t, "UTF-8", chs[i].Param("charset"))
+				assert.Equal(t, chs[0].Param("nonce"), chs[i].Param("nonce"), "one nonce for all challenges")
+				assert.NotEmpty(t, chs[i].Param("opaque"))
+				assert.Empty(t, chs[i].Param("stale"))
+			}
+		})
+	}
+}
+
+func TestDigestListingSaysWhichCurlAnswers(t *testing.T) {
 	srv, _ := newTestServer(t)
-	r := get(t, srv.URL()+"/digest/", "")
-	require.Equal(t, http.StatusUnauthorized, r.status)
-	chs := challenges(t, r)
-	require.Len(t, chs, 3)
-	for i, alg := range []string{"SHA-512-256", "SHA-256", "MD5"} {
-		assert.True(t, chs[i].Is("Digest"))
-		assert.Equal(t, alg, chs[i].Param("algorithm"))
-		assert.Equal(t, "digest@reauth.mock", chs[i].Param("realm"))
-		assert.Equal(t, "auth, auth-int", chs[i].Param("qop"))
-		assert.Equal(t, "UTF-8", chs[i].Param("charset"))
-		assert.Equal(t, chs[0].Param("nonce"), chs[i].Param("nonce"), "one nonce for all challenges")
-		assert.NotEmpty(t, chs[i].Param("opaque"))
-		assert.Empty(t, chs[i].Param("stale"))
+	notes := map[string]string{}
+	for _, sc := range srv.Scenarios() {
+		if sc.Name == "digest" {
+			notes[sc.Path] = sc.Description
+		}
+	}
+	for _, path := range []string{"/digest/", "/digest/md5/", "/digest/sha-256/", "/digest/userhash/"} {
+		assert.Contains(t, notes[path], "curl --digest: any version", path)
+	}
+	for _, path := range []string{"/digest/strongest/", "/digest/sha-512-256/", "/digest/sha-512-256-sess/"} {
+		assert.Contains(t, notes[path], "curl --digest: 8.7 or later", path)
+	}
+
+	first512, _ := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"SHA-512-256", "MD5"} })
+	for _, sc := range first512.Scenarios() {
+		if sc.Path == "/digest/" {
+			assert.Contains(t, sc.Description, "8.7 or later", "curl answers the first challenge")
+		}
 	}
 }
 
@@ -51,8 +87,10 @@ func TestDigestVariantsAcceptCorrectResponses(t *testing.T) {
 	}{
 		{path: "/digest/", pick: 0, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/", pick: 1, d: testDigest{user: "bob", password: "builder"}},
-		{path: "/digest/", pick: 2, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/", pick: 0, method: http.MethodPost, body: "a=1", d: testDigest{user: "alice", password: "wonderland", qop: "auth-int"}},
+		{path: "/digest/strongest/", pick: 0, d: testDigest{user: "alice", password: "wonderland"}},
+		{path: "/digest/strongest/", pick: 1, d: testDigest{user: "bob", password: "builder"}},
+		{path: "/digest/strongest/", pick: 2, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/md5/", d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/md5-sess/", d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/sha-256/", d: testDigest{user: "alice", password: "wonderland"}},

@@ -64,9 +64,11 @@ type Config struct {
 	// token and invalidate the one used (RFC 6749 §6, RFC 9700 §4.14.2).
 	RotateRefreshTokens bool
 
-	// DigestAlgorithms are the algorithms /digest/ offers, one challenge
-	// each, in this order (strongest first, RFC 7616 §3.7). Empty means
-	// SHA-512-256, SHA-256, MD5.
+	// DigestAlgorithms are the algorithms /digest/ and the proxy offer, one
+	// challenge each, in this order (strongest first, RFC 7616 §3.7). Empty
+	// means SHA-256, MD5, which common clients answer correctly (curl before
+	// 8.7 answers SHA-512-256 with a SHA-256 digest); /digest/strongest/ and
+	// /digest/sha-512-256/ offer SHA-512-256.
 	DigestAlgorithms []string
 	// NonceLifetime is how long a Digest nonce is good for; after it the
 	// server answers a correct response with stale=true (RFC 7616 §3.3).
@@ -152,7 +154,7 @@ func DefaultConfig() Config {
 		RefreshTokenLifetime:     24 * time.Hour,
 		ClientCredentialsRefresh: true,
 		RotateRefreshTokens:      true,
-		DigestAlgorithms:         []string{"SHA-512-256", "SHA-256", "MD5"},
+		DigestAlgorithms:         []string{"SHA-256", "MD5"},
 		NonceLifetime:            5 * time.Minute,
 		RegistryService:          "registry.reauth.mock",
 		RegistryRepos: map[string]RepoAccess{
@@ -343,7 +345,7 @@ func validate(cfg *Config) error {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
 	if len(cfg.DigestAlgorithms) == 0 {
-		cfg.DigestAlgorithms = []string{"SHA-512-256", "SHA-256", "MD5"}
+		cfg.DigestAlgorithms = []string{"SHA-256", "MD5"}
 	}
 	if cfg.RegistryService == "" {
 		cfg.RegistryService = "registry.reauth.mock"

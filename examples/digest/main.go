@@ -36,7 +36,7 @@ func main() {
 func run(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
 	fs.SetOutput(w)
-	target := fs.String("url", "", "URL to GET (default: /digest/ of the mock server, started in-process, which offers SHA-512-256, SHA-256 and MD5)")
+	target := fs.String("url", "", "URL to GET (default: /digest/strongest/ of the mock server, started in-process, which offers SHA-512-256, SHA-256 and MD5)")
 	user := fs.String("user", "alice", "user name")
 	password := fs.String("password", "wonderland", "password (the default is the mock server's)")
 	noMD5 := fs.Bool("no-md5", false, "refuse MD5 and MD5-sess challenges (RFC 7616 §3.3 keeps MD5 only for old servers)")
@@ -47,7 +47,7 @@ func run(args []string, w io.Writer) error {
 	if *target == "" {
 		srv = mockserver.New(mockserver.DefaultConfig())
 		defer srv.Close()
-		*target = srv.URL() + "/digest/"
+		*target = srv.URL() + "/digest/strongest/"
 	}
 	u, err := url.Parse(*target)
 	if err != nil || u.Host == "" {

@@ -95,6 +95,9 @@ func scenarios() []scenario {
 			shows: "400 invalid_request is final (hand-made credentials)"},
 
 		{path: "/digest/", creds: digest(alice, alicePassword),
+			want:  digestOK("SHA-256"),
+			shows: "SHA-256 chosen over MD5"},
+		{path: "/digest/strongest/", creds: digest(alice, alicePassword),
 			want:  digestOK("SHA-512-256"),
 			shows: "SHA-512-256 chosen over SHA-256 and MD5"},
 		{path: "/digest/md5/", creds: digest(alice, alicePassword),
