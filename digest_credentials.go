@@ -3,7 +3,9 @@ package reauth
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,13 +26,19 @@ type DigestOptions struct {
 // parameter within the Transport's Origins) carries an answer up front, with
 // the same nonce and the next nonce count, so the steady state is one request
 // per call. stale=true, nextnonce and rspauth (RFC 7615) are honoured.
+//
+// Nonce counts are kept per nonce, whichever protection space, leg (origin or
+// proxy) or challenge a nonce comes with: one Credentials value never sends a
+// (nonce, nc) pair twice, which a server checking counts would refuse as a
+// replay (RFC 7616 §3.4).
 func Digest(username, password string) Credentials {
 	return DigestWithOptions(username, password, DigestOptions{})
 }
 
 // DigestWithOptions is [Digest] with options.
 func DigestWithOptions(username, password string, opts DigestOptions) Credentials {
-	return &digestCredentials{username: username, password: password, opts: opts}
+	return &digestCredentials{username: username, password: password, opts: opts,
+		counts: nonceCounts{seed: maphash.MakeSeed()}}
 }
 
 type digestCredentials struct {
@@ -39,17 +47,17 @@ type digestCredentials struct {
 
 	mu     sync.Mutex
 	spaces []*digestSpace // few: one per origin and realm that challenged
+	counts nonceCounts
 }
 
 // digestSpace is one protection space that has challenged, with the nonce in
-// use and the last nonce count sent with it.
+// use. Its counts are in digestCredentials.counts.
 type digestSpace struct {
 	origin origin
 	proxy  bool
 	realm  string
 	domain []domainURI // nil: the whole origin (RFC 7616 §3.3)
 	dc     digestChallenge
-	nc     uint32
 	// userHA1 is H(username ":" realm ":" password), the same for every
 	// answer in the space: computed once, when the space is made.
 	userHA1 hexDigest
@@ -92,7 +100,11 @@ type digestStash struct {
 }
 
 // Authorization answers preemptively when the request falls in a protection
-// space that has challenged before: same nonce, next nonce count.
+// space that has challenged before: same nonce, next nonce count. A request
+// that already carried an answer of these credentials (its leg is asked
+// again when the other leg retries) stays in that answer's space, also
+// outside the space's domain: sending its old value again would repeat a
+// nonce count.
 func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
 	o, proxy := r.origin(), r.Proxy != nil
 	path := r.Request.URL.EscapedPath()
@@ -104,15 +116,21 @@ func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
 			space, best = s, c
 		}
 	}
+	if space == nil && r.stash != nil {
+		space = r.stash.space
+	}
 	if space == nil {
 		d.mu.Unlock()
 		return "", nil
 	}
 	// The count is taken under the lock so that no two requests share one
 	// (RFC 7616 §3.4: a repeated nc is a replay).
-	space.nc++
-	dc, nc := space.dc, space.nc
+	dc := space.dc
+	nc, ok := d.counts.next(dc.nonce)
 	d.mu.Unlock()
+	if !ok {
+		return "", nil // the nonce is used up: let the server challenge anew
+	}
 	return d.answer(r, space, &dc, nc)
 }
 
@@ -149,16 +167,43 @@ func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 		}
 		return "", nil
 	}
-	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best, nc: 1,
+	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best,
 		userHA1: best.userHA1(d.username, d.password)}
 	if !space.proxy {
 		// domain is not meaningful for proxies (RFC 7616 §3.3).
 		space.domain = digestDomain(bestCh.Params["domain"], r)
 	}
 	d.mu.Lock()
-	d.replaceSpace(space)
+	if strings.EqualFold(bestCh.Params["stale"], "true") {
+		// The server no longer accepts the nonce it refused (RFC 7616 §3.3).
+		if old := sentNonce(refusal.Sent); old != "" && old != best.nonce {
+			d.counts.retire(old)
+		}
+	}
+	// A nonce already counted (a server reusing nonces, a path outside the
+	// domain, the other leg) continues its count rather than restart at 1.
+	nc, ok := d.counts.next(best.nonce)
+	if ok {
+		d.replaceSpace(space)
+	}
 	d.mu.Unlock()
-	return d.answer(r, space, &best, 1)
+	if !ok {
+		return "", fmt.Errorf("%w: every Digest nonce count of the challenge's nonce was used", ErrNoCredentials)
+	}
+	return d.answer(r, space, &best, nc)
+}
+
+// sentNonce returns the nonce of the Digest credentials value v that these
+// credentials sent, or "" when v is not one.
+func sentNonce(v string) string {
+	if v == "" || !equalFoldASCII(schemeOf(v), "Digest") {
+		return ""
+	}
+	chs, err := ParseChallenges(v)
+	if err != nil || len(chs) != 1 {
+		return ""
+	}
+	return chs[0].Params["nonce"]
 }
 
 // replaceSpace puts s in place of the space of the same origin and realm,
@@ -180,6 +225,89 @@ func (d *digestCredentials) replaceSpace(s *digestSpace) {
 
 // maxDigestSpaces bounds the protection spaces one Digest credentials keep.
 const maxDigestSpaces = 64
+
+// maxDigestNonces bounds the nonces one Digest credentials count.
+const maxDigestNonces = 4 * maxDigestSpaces
+
+// nonceCounts hands out nonce counts (RFC 7616 §3.4: nc counts the requests
+// sent with one nonce), per nonce and apart from the protection spaces, so
+// that a nonce met again — repeated by a challenge, on a path outside the
+// domain, on the other leg — continues its count. Its methods need
+// digestCredentials.mu.
+//
+// A nonce is known by its keyed hash: a nonce can be as long as a header
+// field, and two nonces whose hashes collided would only share one series
+// of counts, each still rising. The table holds maxDigestNonces; when it is
+// full one is forgotten. Retired nonces go first: those the server declared
+// stale or replaced with a nextnonce, which it no longer accepts (RFC 7616
+// §3.3, §3.5). Otherwise the least recently used goes, and its last count
+// raises floor. A nonce not in the table starts above floor, so a nonce in
+// use that was forgotten continues above every count it was sent with: no
+// (nonce, nc) pair is sent twice while the server accepts the nonce. floor
+// stays 0, and new nonces start at 1 as a server checking strict order
+// wants, as long as only retired nonces are forgotten: the case with
+// servers that hand out one nonce at a time.
+type nonceCounts struct {
+	seed  maphash.Seed
+	m     map[uint64]*nonceCount
+	floor uint32 // the highest count of a forgotten nonce that was not retired
+	tick  uint64 // counts uses, to find the least recently used
+}
+
+type nonceCount struct {
+	last    uint32 // the last count handed out
+	used    uint64 // tick of the last use
+	retired bool
+}
+
+// next returns the next count of nonce, or false when none is left.
+func (c *nonceCounts) next(nonce string) (uint32, bool) {
+	k := maphash.String(c.seed, nonce)
+	e := c.m[k]
+	if e == nil {
+		if c.m == nil {
+			c.m = make(map[uint64]*nonceCount)
+		}
+		if len(c.m) >= maxDigestNonces {
+			c.forgetOne()
+		}
+		e = &nonceCount{last: c.floor}
+		c.m[k] = e
+	}
+	if e.last == math.MaxUint32 {
+		return 0, false
+	}
+	c.tick++
+	e.last++
+	e.used, e.retired = c.tick, false
+	return e.last, true
+}
+
+// retire marks nonce as one the server accepts no more.
+func (c *nonceCounts) retire(nonce string) {
+	if e := c.m[maphash.String(c.seed, nonce)]; e != nil {
+		e.retired = true
+	}
+}
+
+// forgetOne drops a retired nonce if there is one, else the least recently
+// used nonce, raising floor to its last count.
+func (c *nonceCounts) forgetOne() {
+	var victim uint64
+	var ve *nonceCount
+	for k, e := range c.m {
+		if ve == nil || e.retired && !ve.retired || e.retired == ve.retired && e.used < ve.used {
+			victim, ve = k, e
+		}
+	}
+	if ve == nil {
+		return
+	}
+	if !ve.retired {
+		c.floor = max(c.floor, ve.last)
+	}
+	delete(c.m, victim)
+}
 
 // answer computes the field value for r and leaves it for Observe.
 func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *digestChallenge, nc uint32) (string, error) {
@@ -231,11 +359,12 @@ func (d *digestCredentials) Observe(r *AuthRequest, sent string, resp *http.Resp
 	if err != nil {
 		return err
 	}
-	if next != "" && isFieldText(next) {
+	if next != "" && next != st.answer.nonce && isFieldText(next) {
 		d.mu.Lock()
+		// The server has named the nonce to use instead (RFC 7616 §3.5).
+		d.counts.retire(st.answer.nonce)
 		if st.space.dc.nonce == st.answer.nonce {
 			st.space.dc.nonce = next
-			st.space.nc = 0
 		}
 		d.mu.Unlock()
 	}

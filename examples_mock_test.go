@@ -70,9 +70,9 @@ func ExampleBasic() {
 	// 401 2 true
 }
 
-// Digest answers the strongest challenge the server offers (here
-// SHA-512-256 over SHA-256 and MD5), then answers up front with the same
-// nonce and the next nonce count: one request per call.
+// Digest answers the strongest challenge the server offers (here, at
+// /digest/strongest/, SHA-512-256 over SHA-256 and MD5), then answers up
+// front with the same nonce and the next nonce count: one request per call.
 func ExampleDigest() {
 	cfg := mockserver.DefaultConfig()
 	cfg.DigestAlgorithms = []string{"SHA-512-256", "SHA-256", "MD5"} // what /digest/ offers
@@ -84,7 +84,7 @@ func ExampleDigest() {
 		Origins:     []string{srv.URL()},
 	}}
 	for range 3 {
-		resp, err := client.Get(srv.URL() + "/digest/")
+		resp, err := client.Get(srv.URL() + "/digest/strongest/")
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -99,7 +99,7 @@ func ExampleDigest() {
 		fmt.Println(resp.StatusCode, got.User, got.Algorithm, got.Qop)
 	}
 	fmt.Println("the server saw:")
-	for _, r := range srv.RequestsTo("/digest/") {
+	for _, r := range srv.RequestsTo("/digest/strongest/") {
 		if r.Scheme == "" {
 			fmt.Println("  none", r.Status)
 			continue

@@ -53,7 +53,13 @@ func stressRequests(t *testing.T) int {
 // of every endpoint (token endpoints included), every access and registry
 // token revoked, every Digest nonce made stale. Every call must succeed;
 // each revocation must cost exactly one token fetch per credentials (DESIGN.md,
-// invariant 6); and once the clients are closed, no goroutine is left.
+// invariant 6); no Digest nonce count may be sent twice with its nonce; and
+// once the clients are closed, no goroutine is left.
+//
+// The 64 workers share one Digest nonce, so their counts reach the mock in
+// any order and any distance apart: the mock tracks each nonce's counts
+// exactly and refuses only a count it has seen (Server.DigestReplays), not
+// one that is merely late.
 //
 // A fault is injected while no request is in flight (a write lock that
 // requests share as readers), so no request meets two revocations: one
@@ -209,6 +215,7 @@ func TestStress(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, staleRefusals, stales, "each stale round refuses at least one Digest request")
+	assert.Zero(t, mock.DigestReplays(), "Digest requests refused for a nonce count sent before")
 
 	// Closing the clients' idle connections (through reauth's Transport)
 	// ends every goroutine the clients started, and those serving their

@@ -37,7 +37,7 @@ func mockSchemes() []mockScheme {
 		{"OAuth2 (client credentials)", "/oauth2/resource", func(srv *mockserver.Server) reauth.Credentials {
 			return reauth.ClientCredentials(mockClientConfig(srv), reauth.OAuth2Options{})
 		}},
-		{"Digest (SHA-512-256, qop=auth)", "/digest/", func(*mockserver.Server) reauth.Credentials { return reauth.Digest(mockUser, mockPassword) }},
+		{"Digest (SHA-512-256, qop=auth)", "/digest/strongest/", func(*mockserver.Server) reauth.Credentials { return reauth.Digest(mockUser, mockPassword) }},
 	}
 }
 

@@ -1,6 +1,7 @@
 package mockserver
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,21 +12,57 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestDigestOffersEveryAlgorithmStrongestFirstWithOneNonce(t *testing.T) {
+func TestDigestOffersAlgorithmsStrongestFirstWithOneNonce(t *testing.T) {
+	tests := []struct {
+		path, realm string
+		algorithms  []string
+	}{
+		// /digest/ offers what common clients answer correctly; Debian
+		// 12's curl 7.88 answers SHA-512-256 with a SHA-256 digest.
+		{"/digest/", "digest@reauth.mock", []string{"SHA-256", "MD5"}},
+		{"/digest/strongest/", "digest/strongest@reauth.mock", []string{"SHA-512-256", "SHA-256", "MD5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			srv, _ := newTestServer(t)
+			r := get(t, srv.URL()+tt.path, "")
+			require.Equal(t, http.StatusUnauthorized, r.status)
+			chs := challenges(t, r)
+			require.Len(t, chs, len(tt.algorithms))
+			for i, alg := range tt.algorithms {
+				assert.True(t, chs[i].Is("Digest"))
+				assert.Equal(t, alg, chs[i].Param("algorithm"))
+				assert.Equal(t, tt.realm, chs[i].Param("realm"))
+				assert.Equal(t, "auth, auth-int", chs[i].Param("qop"))
+				assert.Equal(t, "UTF-8", chs[i].Param("charset"))
+				assert.Equal(t, chs[0].Param("nonce"), chs[i].Param("nonce"), "one nonce for all challenges")
+				assert.NotEmpty(t, chs[i].Param("opaque"))
+				assert.Empty(t, chs[i].Param("stale"))
+			}
+		})
+	}
+}
+
+func TestDigestListingSaysWhichCurlAnswers(t *testing.T) {
 	srv, _ := newTestServer(t)
-	r := get(t, srv.URL()+"/digest/", "")
-	require.Equal(t, http.StatusUnauthorized, r.status)
-	chs := challenges(t, r)
-	require.Len(t, chs, 3)
-	for i, alg := range []string{"SHA-512-256", "SHA-256", "MD5"} {
-		assert.True(t, chs[i].Is("Digest"))
-		assert.Equal(t, alg, chs[i].Param("algorithm"))
-		assert.Equal(t, "digest@reauth.mock", chs[i].Param("realm"))
-		assert.Equal(t, "auth, auth-int", chs[i].Param("qop"))
-		assert.Equal(t, "UTF-8", chs[i].Param("charset"))
-		assert.Equal(t, chs[0].Param("nonce"), chs[i].Param("nonce"), "one nonce for all challenges")
-		assert.NotEmpty(t, chs[i].Param("opaque"))
-		assert.Empty(t, chs[i].Param("stale"))
+	notes := map[string]string{}
+	for _, sc := range srv.Scenarios() {
+		if sc.Name == "digest" {
+			notes[sc.Path] = sc.Description
+		}
+	}
+	for _, path := range []string{"/digest/", "/digest/md5/", "/digest/sha-256/", "/digest/userhash/"} {
+		assert.Contains(t, notes[path], "curl --digest: any version", path)
+	}
+	for _, path := range []string{"/digest/strongest/", "/digest/sha-512-256/", "/digest/sha-512-256-sess/"} {
+		assert.Contains(t, notes[path], "curl --digest: 8.7 or later", path)
+	}
+
+	first512, _ := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"SHA-512-256", "MD5"} })
+	for _, sc := range first512.Scenarios() {
+		if sc.Path == "/digest/" {
+			assert.Contains(t, sc.Description, "8.7 or later", "curl answers the first challenge")
+		}
 	}
 }
 
@@ -50,8 +87,10 @@ func TestDigestVariantsAcceptCorrectResponses(t *testing.T) {
 	}{
 		{path: "/digest/", pick: 0, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/", pick: 1, d: testDigest{user: "bob", password: "builder"}},
-		{path: "/digest/", pick: 2, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/", pick: 0, method: http.MethodPost, body: "a=1", d: testDigest{user: "alice", password: "wonderland", qop: "auth-int"}},
+		{path: "/digest/strongest/", pick: 0, d: testDigest{user: "alice", password: "wonderland"}},
+		{path: "/digest/strongest/", pick: 1, d: testDigest{user: "bob", password: "builder"}},
+		{path: "/digest/strongest/", pick: 2, d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/md5/", d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/md5-sess/", d: testDigest{user: "alice", password: "wonderland"}},
 		{path: "/digest/sha-256/", d: testDigest{user: "alice", password: "wonderland"}},
@@ -132,7 +171,7 @@ func TestDigestNonceCountMustNotRepeat(t *testing.T) {
 	path := "/digest/sha-256/"
 	ch := firstChallenge(t, srv, path)
 	d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: path}
-	for _, nc := range []int{1, 2, 5, 3} { // out of order within the window is fine
+	for _, nc := range []int{1, 2, 5, 3} { // out of order is fine
 		d.nc = nc
 		require.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status, "nc %d", nc)
 	}
@@ -142,10 +181,46 @@ func TestDigestNonceCountMustNotRepeat(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, r.status, "nc %d replayed", nc)
 		assert.Empty(t, challenges(t, r)[0].Param("stale"), "a replay is not stale")
 	}
+	assert.Equal(t, 3, srv.DigestReplays())
 	d.nc = 100
 	require.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status)
-	d.nc = 6 // more than 64 below the highest
-	assert.Equal(t, http.StatusUnauthorized, get(t, srv.URL()+path, d.authorization(ch)).status)
+	d.nc = 6 // far below the highest, but never seen: late, not a replay
+	assert.Equal(t, http.StatusOK, get(t, srv.URL()+path, d.authorization(ch)).status)
+	assert.Equal(t, http.StatusUnauthorized, get(t, srv.URL()+path, d.authorization(ch)).status, "nc 6 replayed")
+	assert.Equal(t, 4, srv.DigestReplays())
+}
+
+func TestNonceCountsAreTrackedExactlyInAnyOrder(t *testing.T) {
+	// Counts arrive in any order and any distance behind the highest, as
+	// when many requests share a nonce: each is accepted once, and only a
+	// count seen before is a replay.
+	const n = 2000 // at most about n/4 gaps at once, within maxNCGaps
+	var st nonceState
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	for _, i := range order {
+		require.Equal(t, nonceFresh, st.take(uint32(i+1), false), "nc %d", i+1)
+	}
+	for _, i := range order[:100] {
+		require.Equal(t, nonceReplay, st.take(uint32(i+1), false), "nc %d again", i+1)
+	}
+	assert.Empty(t, st.gaps, "every count below the highest was seen")
+	assert.Equal(t, nonceFresh, st.take(n+1, false))
+}
+
+func TestNonceCountGapsAreBounded(t *testing.T) {
+	// Every other count, so that each accepted count leaves a gap: past
+	// maxNCGaps the lowest gaps are given up, and a count in them is too
+	// old to check, not a replay.
+	var st nonceState
+	for i := 1; i <= 2*(maxNCGaps+10); i += 2 {
+		require.Equal(t, nonceFresh, st.take(uint32(i), false))
+	}
+	assert.Len(t, st.gaps, maxNCGaps)
+	assert.Equal(t, nonceTooOld, st.take(2, false), "a given-up gap")
+	assert.Equal(t, nonceTooOld, st.take(1, false), "seen, but below every count still tracked")
+	last := uint32(2 * (maxNCGaps + 9))
+	assert.Equal(t, nonceFresh, st.take(last, false), "a gap still tracked")
+	assert.Equal(t, nonceReplay, st.take(last, false))
 }
 
 func TestDigestStrictNonceCountMustIncrease(t *testing.T) {

@@ -25,21 +25,52 @@ type digestVariant struct {
 	nextNonce    bool     // always send nextnonce
 	wrongRspauth bool     // always send a wrong rspauth
 	about        string
+	curl         string // which curl answers it (checked by hand); "" for /digest/: see curlNote
 }
 
+// Which curl answers a scenario: curl before 8.7 (Debian 12 has 7.88)
+// computes a SHA-256 digest for SHA-512-256 challenges, and no curl checks
+// rspauth.
+const (
+	curlAny       = "curl --digest: any version"
+	curlSHA512256 = "curl --digest: 8.7 or later (older curl answers SHA-512-256 with a SHA-256 digest and gets 401)"
+)
+
 var digestVariants = []digestVariant{
-	{name: "", qop: []string{"auth", "auth-int"}, about: "one challenge per algorithm of Config.DigestAlgorithms, strongest first; qop auth or auth-int"},
-	{name: "md5", algorithms: []string{"MD5"}, qop: []string{"auth"}, about: "MD5 only"},
-	{name: "md5-sess", algorithms: []string{"MD5-sess"}, qop: []string{"auth"}, about: "MD5-sess only"},
-	{name: "sha-256", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, about: "SHA-256 only"},
-	{name: "sha-256-sess", algorithms: []string{"SHA-256-sess"}, qop: []string{"auth"}, about: "SHA-256-sess only"},
-	{name: "sha-512-256", algorithms: []string{"SHA-512-256"}, qop: []string{"auth"}, about: "SHA-512-256 only"},
-	{name: "sha-512-256-sess", algorithms: []string{"SHA-512-256-sess"}, qop: []string{"auth"}, about: "SHA-512-256-sess only"},
-	{name: "auth-int", algorithms: []string{"SHA-256"}, qop: []string{"auth-int"}, about: "SHA-256, qop=auth-int only: the request body is part of the digest"},
-	{name: "userhash", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, userhash: true, about: "SHA-256 with userhash=true (RFC 7616 §3.4.4); plain usernames accepted too"},
-	{name: "stale", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, maxUses: 1, about: "SHA-256; every nonce is good for one request, then stale=true"},
-	{name: "nextnonce", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, nextNonce: true, about: "SHA-256; Authentication-Info always carries nextnonce"},
-	{name: "bad-rspauth", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, wrongRspauth: true, about: "SHA-256; Authentication-Info carries a wrong rspauth"},
+	{name: "", qop: []string{"auth", "auth-int"},
+		about: "one challenge per algorithm of Config.DigestAlgorithms (default SHA-256, MD5), strongest first; qop auth or auth-int"},
+	{name: "strongest", algorithms: []string{"SHA-512-256", "SHA-256", "MD5"}, qop: []string{"auth", "auth-int"}, curl: curlSHA512256,
+		about: "SHA-512-256, SHA-256 and MD5, one challenge each, strongest first: a client should answer SHA-512-256 (RFC 7616 §3.7)"},
+	{name: "md5", algorithms: []string{"MD5"}, qop: []string{"auth"}, curl: curlAny, about: "MD5 only"},
+	{name: "md5-sess", algorithms: []string{"MD5-sess"}, qop: []string{"auth"}, curl: curlAny, about: "MD5-sess only"},
+	{name: "sha-256", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, curl: curlAny, about: "SHA-256 only"},
+	{name: "sha-256-sess", algorithms: []string{"SHA-256-sess"}, qop: []string{"auth"}, curl: curlAny, about: "SHA-256-sess only"},
+	{name: "sha-512-256", algorithms: []string{"SHA-512-256"}, qop: []string{"auth"}, curl: curlSHA512256, about: "SHA-512-256 only"},
+	{name: "sha-512-256-sess", algorithms: []string{"SHA-512-256-sess"}, qop: []string{"auth"}, curl: curlSHA512256, about: "SHA-512-256-sess only"},
+	{name: "auth-int", algorithms: []string{"SHA-256"}, qop: []string{"auth-int"}, curl: curlAny, about: "SHA-256, qop=auth-int only: the request body is part of the digest"},
+	{name: "userhash", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, userhash: true, curl: curlAny, about: "SHA-256 with userhash=true (RFC 7616 §3.4.4); plain usernames accepted too"},
+	{name: "stale", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, maxUses: 1, curl: curlAny, about: "SHA-256; every nonce is good for one request, then stale=true"},
+	{name: "nextnonce", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, nextNonce: true, curl: curlAny, about: "SHA-256; Authentication-Info always carries nextnonce"},
+	{name: "bad-rspauth", algorithms: []string{"SHA-256"}, qop: []string{"auth"}, wrongRspauth: true,
+		curl: "curl --digest gets 200: curl does not check rspauth", about: "SHA-256; Authentication-Info carries a wrong rspauth"},
+}
+
+// curlNote says which curl answers the scenario, for the listing. curl
+// answers the first Digest challenge, so for /digest/ that depends on the
+// first of Config.DigestAlgorithms.
+func (v digestVariant) curlNote(cfg Config) string {
+	if v.curl != "" {
+		return v.curl
+	}
+	return curlFor(v.offered(cfg))
+}
+
+// curlFor is the curl note for challenges offering algorithms, in order.
+func curlFor(algorithms []string) string {
+	if len(algorithms) > 0 && strings.HasPrefix(strings.ToUpper(algorithms[0]), "SHA-512-256") {
+		return curlSHA512256
+	}
+	return curlAny
 }
 
 func (v digestVariant) path() string {
@@ -186,6 +217,10 @@ func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules
 		return again(true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
 	case nonceReplay:
 		return again(false, fmt.Sprintf("nonce count %s was used before with this nonce", dc.nc))
+	case nonceOutOfOrder:
+		return again(false, fmt.Sprintf("nonce count %s is below one already used with this nonce, and counts must increase here", dc.nc))
+	case nonceTooOld:
+		return again(false, fmt.Sprintf("nonce count %s is too far behind the highest used with this nonce to check", dc.nc))
 	}
 	return verifiedDigest{digestExchange: x, alg: alg, opaque: dc.opaque}, nil
 }
@@ -325,10 +360,18 @@ func (s *Server) digestUser(dc digestCredentials, alg digestAlgorithm, realm str
 }
 
 // sameRequestTarget reports whether the uri of Digest credentials names the
-// request-target of r, in origin-form or absolute-form.
+// request-target of r (RFC 7616 §3.4.6): as sent, or in the other form. For
+// an origin-form target that is the absolute URL; for the absolute-form
+// target of a forward proxy it is the path and query, which curl sends and
+// proxies such as squid accept. CONNECT's authority-form has no other form.
 func sameRequestTarget(uri string, r *http.Request) bool {
-	if uri == r.RequestURI {
+	switch {
+	case uri == r.RequestURI:
 		return true
+	case r.Method == http.MethodConnect:
+		return false
+	case r.URL.IsAbs():
+		return uri == r.URL.RequestURI()
 	}
 	u, err := url.Parse(uri)
 	return err == nil && u.IsAbs() && u.RequestURI() == r.URL.RequestURI()

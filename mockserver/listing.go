@@ -85,7 +85,7 @@ func (s *Server) Scenarios() []Scenario {
 		auth := fmt.Sprintf("Digest realm=%s, algorithm=%s, qop=%s", quote(s.Realm(v.realmKey())),
 			strings.Join(v.offered(s.cfg), " | "), quote(strings.Join(v.qop, ", ")))
 		sc = append(sc, Scenario{"digest", v.path(), v.realmKey(), auth, v.about +
-			"; nonces stale after Config.NonceLifetime / NonceMaxUses; a repeated nc is refused; Authentication-Info with rspauth"})
+			"; nonces stale after Config.NonceLifetime / NonceMaxUses; a repeated nc is refused; Authentication-Info with rspauth; " + v.curlNote(s.cfg)})
 	}
 	sc = append(sc,
 		Scenario{"oauth2", "/oauth2/token", "oauth2/token", "client: Basic, or client_id and client_secret in the body (RFC 6749 §2.3.1)",
@@ -138,7 +138,8 @@ func (s *Server) Scenarios() []Scenario {
 		}
 		sc = append(sc, Scenario{"proxy", "forward proxy: GET http://<loopback>/… and CONNECT <loopback>:<port> to this server", proxyRealmKey,
 			strings.Join(asks, "; "),
-			"users of Config.Users: forwarded (Proxy-Authorization removed) or tunnelled; none or wrong: 407; a target that is not loopback: 403, never dialled"})
+			"users of Config.Users: forwarded (Proxy-Authorization removed) or tunnelled; none or wrong: 407; a target that is not loopback: 403, never dialled; " +
+				"Digest uri as the absolute URL or its path (curl sends the path, squid accepts both); " + strings.Replace(curlFor(s.cfg.DigestAlgorithms), "--digest", "--proxy-digest", 1)})
 	}
 	return sc
 }

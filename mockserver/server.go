@@ -64,9 +64,11 @@ type Config struct {
 	// token and invalidate the one used (RFC 6749 §6, RFC 9700 §4.14.2).
 	RotateRefreshTokens bool
 
-	// DigestAlgorithms are the algorithms /digest/ offers, one challenge
-	// each, in this order (strongest first, RFC 7616 §3.7). Empty means
-	// SHA-512-256, SHA-256, MD5.
+	// DigestAlgorithms are the algorithms /digest/ and the proxy offer, one
+	// challenge each, in this order (strongest first, RFC 7616 §3.7). Empty
+	// means SHA-256, MD5, which common clients answer correctly (curl before
+	// 8.7 answers SHA-512-256 with a SHA-256 digest); /digest/strongest/ and
+	// /digest/sha-512-256/ offer SHA-512-256.
 	DigestAlgorithms []string
 	// NonceLifetime is how long a Digest nonce is good for; after it the
 	// server answers a correct response with stale=true (RFC 7616 §3.3).
@@ -80,9 +82,9 @@ type Config struct {
 	// to test a client's check of the server (RFC 7616 §3.5).
 	DigestWrongRspauth bool
 	// DigestStrictNonceCount requires every nc to be greater than any seen
-	// for its nonce. Otherwise any nc not seen before is accepted within a
-	// window of 64 below the highest, so that concurrent requests sharing a
-	// nonce may arrive out of order; a repeated nc is refused either way.
+	// for its nonce. Otherwise any nc not seen before is accepted, however
+	// late, so that concurrent requests sharing a nonce may arrive out of
+	// order; a repeated nc is refused either way (Server.DigestReplays).
 	DigestStrictNonceCount bool
 
 	// RegistryService is the service of the registry token realm; "" means
@@ -152,7 +154,7 @@ func DefaultConfig() Config {
 		RefreshTokenLifetime:     24 * time.Hour,
 		ClientCredentialsRefresh: true,
 		RotateRefreshTokens:      true,
-		DigestAlgorithms:         []string{"SHA-512-256", "SHA-256", "MD5"},
+		DigestAlgorithms:         []string{"SHA-256", "MD5"},
 		NonceLifetime:            5 * time.Minute,
 		RegistryService:          "registry.reauth.mock",
 		RegistryRepos: map[string]RepoAccess{
@@ -343,7 +345,7 @@ func validate(cfg *Config) error {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
 	if len(cfg.DigestAlgorithms) == 0 {
-		cfg.DigestAlgorithms = []string{"SHA-512-256", "SHA-256", "MD5"}
+		cfg.DigestAlgorithms = []string{"SHA-256", "MD5"}
 	}
 	if cfg.RegistryService == "" {
 		cfg.RegistryService = "registry.reauth.mock"

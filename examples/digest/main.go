@@ -56,7 +56,7 @@ func run(args []string, w io.Writer) error {
 	if *target == "" {
 		srv = mockserver.New(mockserver.DefaultConfig())
 		defer srv.Close()
-		*target = srv.URL() + "/digest/"
+		*target = srv.URL() + "/digest/strongest/"
 	}
 	u, err := url.Parse(*target)
 	if err != nil || u.Host == "" {

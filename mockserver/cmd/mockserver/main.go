@@ -7,12 +7,17 @@
 // until interrupted. It listens on loopback only unless -allow-remote is
 // given. Flags override fields of mockserver.DefaultConfig; -h lists them.
 //
+// With curl (the listing says which curl each Digest scenario needs):
+//
+//	curl --digest -u alice:wonderland http://127.0.0.1:8089/digest/
+//
 // With -proxy the same listener is also a forward proxy to loopback targets
 // (mockserver.ProxyConfig), asking the users for Basic, Digest or both
-// (-proxy-schemes basic,digest):
+// (-proxy-schemes basic,digest). Here curl answers the proxy's Digest
+// challenge, and /bearer/ behind it gets a token of the listing:
 //
 //	go run ./mockserver/cmd/mockserver -proxy -proxy-schemes digest
-//	curl --proxy-digest -U alice:wonderland -x http://127.0.0.1:8089 http://127.0.0.1:8089/bearer/
+//	curl --proxy-digest -U alice:wonderland -x http://127.0.0.1:8089 -H 'Authorization: Bearer mock-token-read' http://127.0.0.1:8089/bearer/
 package main
 
 import (
