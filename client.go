@@ -261,10 +261,10 @@ func (x *exchange) run() (*http.Response, error) {
 	// The body first: schemes that sign it (Digest auth-int) read it when
 	// they answer up front.
 	if x.req.Body != nil && x.req.Body != http.NoBody {
-		x.body = &replayableBody{}
-		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
-			return nil, err
-		}
+		x.body = newReplayableBody(x.req, x.cfg.maxBuf)
+		// The one close of the caller's body, on every path: now, or once
+		// the base has closed what it was given.
+		defer x.body.done()
 	}
 	for i := range x.legs {
 		l := &x.legs[i]
@@ -273,7 +273,6 @@ func (x *exchange) run() (*http.Response, error) {
 			err = x.checkSendable(l, v)
 		}
 		if err != nil {
-			closeRequestBody(x.req)
 			return nil, err
 		}
 		l.sent = v
@@ -327,17 +326,12 @@ func (x *exchange) send() (*http.Response, error) {
 		}
 	}
 	r.Header = h
-	switch {
-	case x.body == nil:
-		// No body: nothing to replay.
-	case x.attempts > 0:
-		body, err := x.body.again()
+	if x.body != nil {
+		body, err := x.body.next()
 		if err != nil {
 			return nil, err
 		}
 		r.Body = body
-	default:
-		r.Body = x.body.firstBody(x.req)
 	}
 	x.attempts++
 	resp, err := x.cfg.base.RoundTrip(r)
@@ -364,11 +358,15 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if x.body != nil && !x.body.replayable {
-		return false, ErrBodyNotReplayable
-	}
 	if err := x.checkSendable(l, next); err != nil {
 		return false, err
+	}
+	// Last: rewinding abandons the attempt sent, which must stay whole if
+	// its response is the final one (a full-duplex body still streaming).
+	if x.body != nil {
+		if err := x.body.rewind(); err != nil {
+			return false, err
+		}
 	}
 	drainAndClose(resp.Body)
 	l.retried = true
