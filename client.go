@@ -69,11 +69,16 @@ type Transport struct {
 	// 407 is then never answered, since it cannot have come from a proxy.
 	Proxy func(*http.Request) (*url.URL, error)
 
-	// MaxBufferedBody bounds how much of a request body without GetBody is
-	// held in memory so that it can be sent again after a challenge. A larger
-	// body is sent once; if it is challenged the caller gets an
-	// [*UnauthorizedError] wrapping [ErrBodyNotReplayable]. Zero means
-	// [DefaultMaxBufferedBody]; negative means never buffer.
+	// MaxBufferedBody bounds the copy kept of a request body that has no
+	// GetBody and cannot seek, so that it can be sent again after a
+	// challenge. Such a body is sent as it is produced, never read ahead
+	// (except for Digest qop=auth-int, which signs the whole body first), and
+	// what has been sent is kept up to this bound. A challenge that comes
+	// after more than that was sent gets an [*UnauthorizedError] wrapping
+	// [ErrBodyNotReplayable]; a challenge that comes before the end of the
+	// body is answered with the copy followed by the rest. A seekable body
+	// (an *os.File) is sent again by seeking back, whatever its size. Zero
+	// means [DefaultMaxBufferedBody]; negative means never keep a copy.
 	MaxBufferedBody int64
 	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
 	// to hosts that are not loopback, where anyone on the path can read them.
