@@ -207,6 +207,10 @@ func (b *replayableBody) read(p []byte, pos int64) (int, error) {
 	n, err := b.body.Read(p[:min(len(p), maxBodyRead)])
 	b.mu.Lock()
 	b.at += int64(n)
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		// The end of the context closed the body: say so, not "closed pipe".
+		err = b.ctx.Err()
+	}
 	return n, err
 }
 
@@ -282,6 +286,9 @@ func (a *attemptBody) buffered(p []byte) (int, error, bool) {
 	case a.abandoned:
 		return 0, errAttemptOver, true
 	case b.closed:
+		if err := b.ctx.Err(); err != nil {
+			return 0, err, true
+		}
 		return 0, errAttemptClosed, true
 	case b.seeker != nil:
 		return 0, nil, false

@@ -88,14 +88,18 @@ func receiveOrHang[T any](t *testing.T, c <-chan T) T {
 
 // fullDuplexServer answers before it reads the body, as a gRPC-style stream
 // does: 401 with a Basic challenge when the request lacks the right
-// Authorization, else 200, and then it reads the body and reports it.
-func fullDuplexServer(t *testing.T, want string, bodies chan<- string) *httptest.Server {
+// Authorization (after reading readFirst bytes), else 200, and then it reads
+// the body and reports it.
+func fullDuplexServer(t *testing.T, want string, readFirst int64, bodies chan<- string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		if err := rc.EnableFullDuplex(); err != nil {
 			t.Error(err)
 		}
 		if r.Header.Get("Authorization") != want {
+			if _, err := io.CopyN(io.Discard, r.Body, readFirst); err != nil {
+				t.Error(err)
+			}
 			w.Header().Set("WWW-Authenticate", `Basic realm="stream"`)
 			w.WriteHeader(http.StatusUnauthorized)
 			_ = rc.Flush()
@@ -132,7 +136,7 @@ func TestStreamingBodyIsSentAsItIsProduced(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bodies := make(chan string, 2)
-			srv := fullDuplexServer(t, tt.want, bodies)
+			srv := fullDuplexServer(t, tt.want, 0, bodies)
 			pr, pw := io.Pipe() // ends only after the response
 			body := &closeCounter{Reader: pr}
 			req, err := http.NewRequest("POST", srv.URL, body)
@@ -152,6 +156,32 @@ func TestStreamingBodyIsSentAsItIsProduced(t *testing.T) {
 			assert.Equal(t, int32(1), body.closes.Load(), "the caller's body is closed once")
 		})
 	}
+}
+
+func TestStreamChallengedMidwayIsReplayedAsCopyAndRest(t *testing.T) {
+	// The first attempt has sent part of the body when the 401 comes; the
+	// rest is still in the caller's reader. The retry sends the copy of
+	// what was sent, then the rest as it is produced.
+	const first, rest = "sent before the challenge, ", "produced after the response"
+	bodies := make(chan string, 2)
+	srv := fullDuplexServer(t, basicValue, int64(len(first)), bodies)
+	pr, pw := io.Pipe()
+	body := &closeCounter{Reader: pr}
+	req, err := http.NewRequest("POST", srv.URL, body)
+	require.NoError(t, err)
+	tr := &Transport{Base: privateBase(t), Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}}
+	go func() { _, _ = io.WriteString(pw, first) }()
+
+	resp, err := roundTripOrHang(t, tr, req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	_, err = io.WriteString(pw, rest)
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	assert.Equal(t, first+rest, receiveOrHang(t, bodies))
+	require.Eventually(t, func() bool { return body.closes.Load() > 0 }, hangGuard, time.Millisecond)
+	assert.Equal(t, int32(1), body.closes.Load())
 }
 
 func TestStreamedBodyOverTheLimitIsNotReplayable(t *testing.T) {
