@@ -20,8 +20,8 @@ var (
 )
 
 // replayableBody is the caller's request body as the attempts of one
-// RoundTrip send it (DESIGN invariant 5). It never reads ahead of the base:
-// a body is sent as it is produced, so a full-duplex stream that ends only
+// RoundTrip send it (DESIGN invariant 5). It reads ahead of the base only to
+// sign the body (Digest qop=auth-int): a body is sent as it is produced, so a full-duplex stream that ends only
 // after the response goes out as it would without reauth. A retry gets the
 // same bytes, in one of three ways:
 //
@@ -42,11 +42,12 @@ var (
 // except to sign the body (Digest qop=auth-int), which needs all of it.
 //
 // The caller's body is closed exactly once: when the RoundTrip is over and
-// the base has closed every attempt's body (refs), or when its context ends
-// during a read ahead.
+// the base has closed every attempt's body (refs), or earlier when the
+// request's context ends. A body with GetBody is the base's to close once
+// the first attempt has been sent, and the RoundTrip's before.
 type replayableBody struct {
 	body io.ReadCloser   // the caller's
-	ctx  context.Context // the request's: it bounds a read ahead
+	ctx  context.Context // the request's: its end closes body
 
 	// GetBody mode.
 	getBody   func() (io.ReadCloser, error)
