@@ -93,11 +93,16 @@ type Transport struct {
 	// then never answered, since it cannot have come from a proxy.
 	Proxy func(*http.Request) (*url.URL, error)
 
-	// MaxBufferedBody bounds how much of a request body without GetBody is
-	// held in memory so that it can be sent again after a challenge. A larger
-	// body is sent once; if it is challenged the caller gets an
-	// [*UnauthorizedError] wrapping [ErrBodyNotReplayable]. Zero means
-	// [DefaultMaxBufferedBody]; negative means never buffer.
+	// MaxBufferedBody bounds the copy kept of a request body that has no
+	// GetBody and cannot seek, so that it can be sent again after a
+	// challenge. Such a body is sent as it is produced, never read ahead
+	// (except for Digest qop=auth-int, which signs the whole body first), and
+	// what has been sent is kept up to this bound. A challenge that comes
+	// after more than that was sent gets an [*UnauthorizedError] wrapping
+	// [ErrBodyNotReplayable]; a challenge that comes before the end of the
+	// body is answered with the copy followed by the rest. A seekable body
+	// (an *os.File) is sent again by seeking back, whatever its size. Zero
+	// means [DefaultMaxBufferedBody]; negative means never keep a copy.
 	MaxBufferedBody int64
 	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
 	// to hosts that are not loopback, where anyone on the path can read them.
@@ -330,10 +335,10 @@ func (x *exchange) run() (*http.Response, error) {
 	// The body first: schemes that sign it (Digest auth-int) read it when
 	// they answer up front.
 	if x.req.Body != nil && x.req.Body != http.NoBody {
-		x.body = &replayableBody{}
-		if err := x.body.prepare(x.req, x.cfg.maxBuf); err != nil {
-			return nil, err
-		}
+		x.body = newReplayableBody(x.req, x.cfg.maxBuf)
+		// The one close of the caller's body, on every path: now, or once
+		// the base has closed what it was given.
+		defer x.body.done()
 	}
 	for i := range x.legs {
 		l := &x.legs[i]
@@ -346,7 +351,6 @@ func (x *exchange) run() (*http.Response, error) {
 			err = x.checkSendable(l, v)
 		}
 		if err != nil {
-			closeRequestBody(x.req)
 			return nil, err
 		}
 		l.sent = v
@@ -401,17 +405,12 @@ func (x *exchange) send() (*http.Response, error) {
 		}
 	}
 	r.Header = h
-	switch {
-	case x.body == nil:
-		// No body: nothing to replay.
-	case x.attempts > 0:
-		body, err := x.body.again()
+	if x.body != nil {
+		body, err := x.body.next()
 		if err != nil {
 			return nil, err
 		}
 		r.Body = body
-	default:
-		r.Body = x.body.firstBody(x.req)
 	}
 	x.attempts++
 	resp, err := x.cfg.base.RoundTrip(r)
@@ -441,11 +440,15 @@ func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if x.body != nil && !x.body.replayable {
-		return false, ErrBodyNotReplayable
-	}
 	if err := x.checkSendable(l, next); err != nil {
 		return false, err
+	}
+	// Last: rewinding abandons the attempt sent, which must stay whole if
+	// its response is the final one (a full-duplex body still streaming).
+	if x.body != nil {
+		if err := x.body.rewind(); err != nil {
+			return false, err
+		}
 	}
 	drainAndClose(resp.Body)
 	l.retried = true

@@ -795,7 +795,9 @@ func TestBufferingABodyHonoursTheContext(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, pr)
 	_, err := (&Transport{Credentials: Basic(testUser, testPassword), Origins: []string{srv.URL}}).RoundTrip(req)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Zero(t, srv.count())
+	// The body streams as it is produced (nothing is read ahead), so the
+	// request may have reached the server; it is never sent again.
+	assert.LessOrEqual(t, srv.count(), 1)
 }
 
 func TestBothLegsRetryingNeverRepeatADigestNonceCount(t *testing.T) {

@@ -34,9 +34,10 @@ var (
 	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
 	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
 	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")
-	// ErrBodyNotReplayable: the request body had no GetBody and was larger than
-	// Transport.MaxBufferedBody, so it could not be sent again.
-	ErrBodyNotReplayable = errors.New("reauth: request body cannot be replayed for a retry")
+	// ErrBodyNotReplayable: the request body has no GetBody, cannot seek, and
+	// grew past Transport.MaxBufferedBody before the challenge came, so it
+	// could not be sent again.
+	ErrBodyNotReplayable = errors.New("reauth: request body cannot be replayed for a retry: set Request.GetBody, pass a seekable body (an *os.File), or raise Transport.MaxBufferedBody")
 	// ErrCallerCredentials: the request carried its own Authorization (or,
 	// for a 407, Proxy-Authorization). reauth sends such a field as it is and
 	// never replaces or retries it, so its refusal is final.

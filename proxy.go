@@ -259,13 +259,13 @@ func (x *exchange) retryConnect(err error) bool {
 	pe.answer = nil
 	hasBody := x.req.Body != nil && x.req.Body != http.NoBody
 	if hasBody && x.body == nil && x.req.GetBody != nil {
-		x.body = &replayableBody{getBody: x.req.GetBody, replayable: true}
+		x.body = &replayableBody{body: x.req.Body, getBody: x.req.GetBody, firstSent: true}
 	}
 	switch {
 	case answer == nil:
 	case x.connectRetried:
 		pe.Err = ErrRefusedAfterRetry
-	case hasBody && (x.body == nil || !x.body.replayable):
+	case hasBody && (x.body == nil || x.body.rewind() != nil):
 		pe.Err = ErrBodyNotReplayable
 	}
 	if answer == nil || pe.Err != nil {
