@@ -224,13 +224,13 @@ create_realm() {
   kdb5_util -r "$REALM" -P "$master" create -s >"$k/kdb5_util.log" 2>&1 ||
     { cat "$k/kdb5_util.log" >&2; die "kdb5_util create failed"; }
   kadmin.local -r "$REALM" >"$k/kadmin.out" 2>&1 <<KADMIN ||
-addprinc -pw $ALICE_PASSWORD alice@$REALM
+addprinc +requires_preauth -pw $ALICE_PASSWORD alice@$REALM
 ktadd -k $k/alice.keytab -norandkey alice@$REALM
 addprinc -randkey other@$REALM
-addprinc -randkey stale@$REALM
+addprinc +requires_preauth -randkey stale@$REALM
 ktadd -k $k/stale.keytab stale@$REALM
 cpw -randkey stale@$REALM
-addprinc -randkey ghost@$REALM
+addprinc +requires_preauth -randkey ghost@$REALM
 ktadd -k $k/ghost.keytab ghost@$REALM
 delprinc -force ghost@$REALM
 addprinc -randkey HTTP/localhost@$REALM
