@@ -21,6 +21,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/krberror"
@@ -95,6 +98,29 @@ func (r *realm) keytabClient(t *testing.T, user, path string) *client.Client {
 		t.Fatalf("keytab %s: %v", path, err)
 	}
 	cl := client.NewWithKeytab(user, r.name, kt, r.cfg, client.DisablePAFXFAST(true))
+	t.Cleanup(cl.Destroy)
+	return cl
+}
+
+// ccacheClient runs MIT's kinit with alice's keytab into a credential cache
+// of the test's own and builds the client from that cache, as a user whose
+// desktop session already holds a TGT would.
+func (r *realm) ccacheClient(t *testing.T) *client.Client {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ccache")
+	cmd := exec.Command("kinit", "-k", "-t", r.keytab, r.user+"@"+r.name)
+	cmd.Env = append(os.Environ(), "KRB5CCNAME=FILE:"+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinit: %v: %s", err, out)
+	}
+	cc, err := credentials.LoadCCache(path)
+	if err != nil {
+		t.Fatalf("ccache: %v", err)
+	}
+	cl, err := client.NewFromCCache(cc, r.cfg, client.DisablePAFXFAST(true))
+	if err != nil {
+		t.Fatalf("client from ccache: %v", err)
+	}
 	t.Cleanup(cl.Destroy)
 	return cl
 }
@@ -214,12 +240,13 @@ func verifyResponse(t *testing.T, resp *http.Response, sc *secContext) {
 
 // 200 in two requests (the challenge, the answer), mutual authentication
 // verified; then one request per call when the token goes up front, with a
-// keytab and with a password.
+// keytab, a password and a credential cache.
 func TestIntegrationOriginTwoRequestsThenOne(t *testing.T) {
 	r := newRealm(t)
 	for name, cl := range map[string]*client.Client{
 		"keytab":   r.keytabClient(t, r.user, r.keytab),
 		"password": r.passwordClient(t, r.password),
+		"ccache":   r.ccacheClient(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := newCounting(t, nil, nil, nil)

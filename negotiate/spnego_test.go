@@ -13,6 +13,8 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/asn1tools"
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/gssapi"
@@ -292,5 +294,35 @@ func TestServerTokenBounded(t *testing.T) {
 	h := http.Header{"Www-Authenticate": {"Negotiate " + strings.Repeat("A", maxTokenBytes+4)}}
 	if _, _, err := serverToken(h, false); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("serverToken of an oversized token = %v, want a limit error", err)
+	}
+}
+
+func TestInitTokenNeedsAClient(t *testing.T) {
+	if _, _, err := initToken(nil, testSPN); err == nil || !strings.Contains(err.Error(), "client.NewWithKeytab") {
+		t.Fatalf("initToken(nil) = %v, want an error saying how to build a client", err)
+	}
+}
+
+// A KDC that cannot be reached is an error naming the principal, with one
+// "reauth: " prefix and without the password; nothing is dialled beyond
+// loopback (a closed port: the refusal is immediate).
+func TestInitTokenWithoutKDC(t *testing.T) {
+	cfg, err := config.NewFromString("[libdefaults]\n default_realm = REAUTH.TEST\n dns_lookup_kdc = false\n udp_preference_limit = 1\n[realms]\n REAUTH.TEST = {\n  kdc = 127.0.0.1:1\n }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "kdc-unreachable-secret"
+	cl := client.NewWithPassword("alice", "REAUTH.TEST", password, cfg, client.DisablePAFXFAST(true))
+	defer cl.Destroy()
+	_, sc, err := initToken(cl, testSPN)
+	if err == nil || sc != nil {
+		t.Fatalf("initToken without a KDC = %v, want an error", err)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "reauth: negotiate: no service ticket for "+testSPN) || strings.Count(msg, "reauth: ") != 1 {
+		t.Errorf("error %q: want one prefix and the principal", msg)
+	}
+	if strings.Contains(msg, password) {
+		t.Error("error text carries the password")
 	}
 }

@@ -52,6 +52,7 @@ missing_binaries() {
   [ -f "$APACHE_MODULES/mod_auth_gssapi.so" ] || echo mod_auth_gssapi
   [ -n "$(sbin squid)" ] || echo squid
   [ -x "$SQUID_HELPER" ] || echo negotiate_kerberos_auth
+  command -v kinit >/dev/null || echo kinit
 }
 
 cmd_install() {
