@@ -193,16 +193,7 @@ func TestVerifyRefusesWhatDoesNotProveTheServer(t *testing.T) {
 	flipped := bytes.Clone(genuine)
 	flipped[len(flipped)-5] ^= 0x01 // inside the AP-REP's ciphertext (its HMAC)
 
-	krbErr := messages.NewKRBError(types.NewPrincipalName(nametype.KRB_NT_SRV_INST, testSPN), "REAUTH.TEST", errorcode.KRB_AP_ERR_MODIFIED, "")
-	krbErrBytes, err := krbErr.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errTok, err := asn1.Marshal(gssapi.OIDKRB5.OID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	errTok = asn1tools.AddASNAppTag(append(append(errTok, 0x03, 0x00), krbErrBytes...), 0)
+	errTok := krbErrorMech(t, errorcode.KRB_AP_ERR_MODIFIED)
 
 	cases := []struct {
 		name  string
@@ -241,6 +232,22 @@ func TestVerifyRefusesWhatDoesNotProveTheServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// krbErrorMech is a Kerberos GSS-API token carrying a KRB-ERROR, as an
+// acceptor sends when it refuses an AP-REQ.
+func krbErrorMech(t *testing.T, code int32) []byte {
+	t.Helper()
+	krbErr := messages.NewKRBError(types.NewPrincipalName(nametype.KRB_NT_SRV_INST, testSPN), "REAUTH.TEST", code, "")
+	b, err := krbErr.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := gssToken([2]byte{0x03, 0x00}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func mustDecode(t *testing.T, s string) []byte {
