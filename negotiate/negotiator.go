@@ -51,14 +51,18 @@ type legState struct {
 
 // authorize returns the field value for the attempt about to go to target
 // (the origin, or the proxy on the proxy leg), or "" to send nothing. A
-// token goes when a challenge asked for one, or up front on the first
-// attempt when the user declared target a protection space (preemptive) or
-// the preemptive option is on and target has asked before. Each token is
+// token goes when a challenge asked for one, on every later attempt of the
+// request once one went, and up front when the user declared target a
+// protection space (preemptive) or the preemptive option is on and target
+// has asked before. Each token is
 // built afresh (never the same twice) and its context replaces st.sc.
 func (n *negotiator) authorize(ctx context.Context, st *legState, target *url.URL, preemptive bool) (string, error) {
 	switch {
 	case st.answer:
-	case st.sent == 0 && (preemptive || n.preemptive && n.asked.has(originKey(target))):
+	case st.sent > 0:
+		// An attempt repeated for another leg's sake (the proxy's 407):
+		// this leg's server never refused its token, and gets a new one.
+	case preemptive, n.preemptive && n.asked.has(originKey(target)):
 	default:
 		return "", nil
 	}

@@ -216,6 +216,27 @@ func TestNegotiatorMutualAuthentication(t *testing.T) {
 	})
 }
 
+// The seam calls Authorize before every attempt of every leg: when the
+// proxy's 407 repeats an attempt, the origin leg, whose server never saw
+// (let alone refused) its token, sends a new one; never the same.
+func TestNegotiatorAttemptRepeatedForAnotherLeg(t *testing.T) {
+	n := newTestNegotiator(t, randomKey(t))
+	u := &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	var st legState
+	st.answer = true // the origin challenged
+	first, err := n.authorize(context.Background(), &st, u, false)
+	if err != nil || first == "" {
+		t.Fatalf("answer: %q, %v", first, err)
+	}
+	second, err := n.authorize(context.Background(), &st, u, false)
+	if err != nil || second == "" || second == first {
+		t.Fatalf("repeated attempt: sent a token=%v, same as before=%v, err %v; want a new token", second != "", second == first, err)
+	}
+	if st.sent != 2 {
+		t.Fatalf("sent = %d, want 2", st.sent)
+	}
+}
+
 // A 401 without a Negotiate challenge is not this scheme's: declined, and
 // the host is not remembered as a Negotiate host.
 func TestNegotiatorDeclinesOtherSchemes(t *testing.T) {
