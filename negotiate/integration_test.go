@@ -505,3 +505,31 @@ func TestIntegrationProxy(t *testing.T) {
 		}
 	})
 }
+
+// The negotiator driven as the seam will drive it, against Apache: two
+// requests, then one with the preemptive option; the 403 path ends with
+// the 403, its AP-REP verified; mutual authentication required holds.
+func TestIntegrationNegotiatorAgainstApache(t *testing.T) {
+	r := newRealm(t)
+	n := newNegotiator(r.keytabClient(t, r.user, r.keytab))
+	n.preemptive, n.mutualRequired = true, true
+	c := newCounting(t, nil, nil, nil)
+	u := r.web.JoinPath("/negotiate/")
+
+	if status, err := roundTrip(t, n, c.Client, u, false); status != http.StatusOK || err != nil {
+		t.Fatalf("first call: %d, %v", status, err)
+	}
+	if got := c.sent.Load(); got != 2 {
+		t.Errorf("first call: %d requests, want 2", got)
+	}
+	before := c.sent.Load()
+	if status, err := roundTrip(t, n, c.Client, u, false); status != http.StatusOK || err != nil {
+		t.Fatalf("second call: %d, %v", status, err)
+	}
+	if got := c.sent.Load() - before; got != 1 {
+		t.Errorf("second call: %d requests, want 1", got)
+	}
+	if status, err := roundTrip(t, n, c.Client, r.web.JoinPath("/negotiate-other/"), false); status != http.StatusForbidden || err != nil {
+		t.Errorf("forbidden path: %d, %v; want 403 (the AP-REP verified)", status, err)
+	}
+}
