@@ -273,7 +273,7 @@ Listen 127.0.0.1:$port
 PidFile "$dir/apache/httpd.pid"
 DefaultRuntimeDir "$dir/apache/run"
 ErrorLog "$dir/apache/error.log"
-LogLevel warn auth_gssapi:debug
+LogLevel warn auth_gssapi:info
 $user_lines
 
 LoadModule mpm_event_module $APACHE_MODULES/mod_mpm_event.so
@@ -383,7 +383,7 @@ cmd_start() {
   cmd_stop "$dir" >/dev/null
   mkdir -p "$k" "$dir/apache" "$dir/squid"
   export KRB5_CONFIG=$k/krb5.conf KRB5_KDC_PROFILE=$k/kdc.conf
-  export KRB5CCNAME=FILE:$k/ccache KRB5RCACHEDIR=$k
+  export KRB5CCNAME=FILE:$k/ccache
 
   for attempt in 1 2 3 4 5; do
     port_kdc=$(free_port)
@@ -411,14 +411,16 @@ cmd_start() {
     chmod 0711 "$dir" "$k"
     chmod -R go+rX "$dir/htdocs"
     chmod 0644 "$k/krb5.conf" "$k/http.keytab" "$k/proxy.keytab"
-    chmod 0777 "$k" # the acceptors' replay caches (KRB5RCACHEDIR)
-    chown -R proxy:proxy "$dir/squid"
   fi
+  # The acceptors' replay caches: Apache's in its own directory
+  # (KRB5RCACHEDIR), squid's helper's in squid's (-c).
+  mkdir -p "$dir/apache/rcache"
+  [ "$(id -u)" -ne 0 ] || chown www-data:www-data "$dir/apache/rcache"
 
   for attempt in 1 2 3 4 5; do
     port_apache=$(free_port)
     write_apache_conf "$dir" "$port_apache"
-    if env TMPDIR="$dir/apache/run" "$(sbin apache2)" -f "$dir/apache/httpd.conf" -k start; then
+    if env TMPDIR="$dir/apache/run" KRB5RCACHEDIR="$dir/apache/rcache" "$(sbin apache2)" -f "$dir/apache/httpd.conf" -k start; then
       for i in $(seq 1 100); do
         curl -fsS --max-time 2 "http://127.0.0.1:$port_apache/ready.txt" 2>/dev/null | grep -qF "$token" && break 2
         sleep 0.1
