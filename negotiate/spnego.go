@@ -18,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/krberror"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -31,6 +32,13 @@ import (
 // decrypt with the session key of the request's ticket, or answers another
 // authenticator than the one that request sent.
 var ErrMutualAuthentication = errors.New("reauth: negotiate: mutual authentication failed")
+
+// ErrKDCRefused is matched (errors.Is) by the error returned when the KDC
+// answers with a KRB-ERROR instead of a ticket: a wrong password, a keytab
+// whose key version the KDC has replaced, a client or service principal it
+// does not know. Asking again gets the same answer: the error is final. The
+// error text carries the KRB-ERROR's code and name, never a key.
+var ErrKDCRefused = errors.New("reauth: negotiate: the KDC refused a ticket")
 
 // maxTokenBytes bounds a server's Negotiate token before it is decoded: an
 // AP-REP is a few hundred bytes; a KRB-ERROR with e-data a few thousand.
@@ -63,6 +71,12 @@ func initToken(cl *client.Client, spn string) (string, *secContext, error) {
 	}
 	tkt, key, err := cl.GetServiceTicket(spn)
 	if err != nil {
+		// gokrb5 flattens the KDC's KRB-ERROR into a Krberror whose root
+		// cause says who failed: the KDC (final) or the network (not).
+		var kerr krberror.Krberror
+		if errors.As(err, &kerr) && kerr.RootCause == krberror.KDCError {
+			return "", nil, fmt.Errorf("%w for %s: %w", ErrKDCRefused, spn, err)
+		}
 		return "", nil, fmt.Errorf("reauth: negotiate: no service ticket for %s: %w", spn, err)
 	}
 	return initTokenFor(cl.Credentials, spn, tkt, key)

@@ -325,6 +325,9 @@ func TestInitTokenWithoutKDC(t *testing.T) {
 	if err == nil || sc != nil {
 		t.Fatalf("initToken without a KDC = %v, want an error", err)
 	}
+	if errors.Is(err, ErrKDCRefused) {
+		t.Errorf("an unreachable KDC reads as a refusal (final): %v", err)
+	}
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "reauth: negotiate: no service ticket for "+testSPN) || strings.Count(msg, "reauth: ") != 1 {
 		t.Errorf("error %q: want one prefix and the principal", msg)
