@@ -22,6 +22,7 @@ targets=(
   ".            FuzzRegistryTokenRealm"
   ".            FuzzParseTokenResponse"
   "./mockserver FuzzMockAuthorization"
+  "./mockserver FuzzParseCredentials"
 )
 
 for entry in "${targets[@]}"; do
