@@ -119,7 +119,7 @@ func knownCredential(field, path string) bool {
 		}
 		return path == "/basic/" || path == "/no-challenge/" || strings.HasPrefix(path, "/malformed/")
 	case strings.EqualFold(scheme, "Bearer"):
-		scopes, ok := cfg.BearerTokens[rest]
+		scopes, ok := cfg.Bearer.Tokens[rest]
 		switch {
 		case !ok:
 			return false

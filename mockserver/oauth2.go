@@ -81,12 +81,12 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 	case "":
 		return oauthFail(http.StatusBadRequest, "invalid_request", "grant_type is missing")
 	case "client_credentials":
-		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.Scopes)
+		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.OAuth2.Scopes)
 		if e != nil {
 			return e
 		}
 		t = issuedToken{client: client, scopes: scopes, acr: firstField(form.Get("acr_values")), authTime: now}
-		withRefresh = s.cfg.ClientCredentialsRefresh
+		withRefresh = s.cfg.OAuth2.ClientCredentialsRefresh
 	case "password":
 		user := form.Get("username")
 		if user == "" {
@@ -95,7 +95,7 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		if !s.checkPassword(user, form.Get("password")) {
 			return oauthFail(http.StatusBadRequest, "invalid_grant", "wrong username or password")
 		}
-		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.Scopes)
+		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.OAuth2.Scopes)
 		if e != nil {
 			return e
 		}
@@ -115,18 +115,18 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 			return e
 		}
 		t = issuedToken{client: client, user: old.user, scopes: scopes, acr: old.acr, authTime: old.authTime}
-		withRefresh = s.cfg.RotateRefreshTokens
+		withRefresh = s.cfg.OAuth2.RotateRefreshTokens
 	default:
 		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "grant_type "+printable(gt)+" is not supported here")
 	}
 
 	t.kind, t.audience, t.issued = accessToken, audienceOAuth2, now
-	t.expires = expiry(now, s.cfg.AccessTokenLifetime)
+	t.expires = expiry(now, s.cfg.OAuth2.AccessTokenLifetime)
 	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(t.scopes, " ")}
 	resp.AccessToken, resp.ExpiresIn = s.issueAccessToken(client, t, now)
 	if withRefresh {
 		rt := t
-		rt.kind, rt.expires = refreshToken, expiry(now, s.cfg.RefreshTokenLifetime)
+		rt.kind, rt.expires = refreshToken, expiry(now, s.cfg.OAuth2.RefreshTokenLifetime)
 		resp.RefreshToken = s.tokens.issue("mock-rt-", rt)
 	}
 	s.tokenGrants.Add(1)
@@ -150,7 +150,7 @@ func (s *Server) issueAccessToken(client string, t issuedToken, now time.Time) (
 	}
 	tok := s.tokens.issue("mock-at-", t)
 	s.lastAccess[client] = tok
-	return tok, lifetimeSeconds(s.cfg.AccessTokenLifetime)
+	return tok, lifetimeSeconds(s.cfg.OAuth2.AccessTokenLifetime)
 }
 
 // redeemRefreshToken checks a refresh token presented by client, then the
@@ -169,7 +169,7 @@ func (s *Server) redeemRefreshToken(rt, audience, client string, now time.Time, 
 			return issuedToken{}, e
 		}
 	}
-	if ok && s.cfg.RotateRefreshTokens {
+	if ok && s.cfg.OAuth2.RotateRefreshTokens {
 		old, ok = s.tokens.consume(rt, audience, now)
 	}
 	if !ok {
@@ -243,7 +243,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (string, *
 	} else if id == "" || !form.Has("client_secret") {
 		return "", oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication required: Basic, or client_id and client_secret")
 	}
-	want, ok := s.cfg.Clients[id]
+	want, ok := s.cfg.OAuth2.Clients[id]
 	if !ok || !constantTimeEqual(want, secret) {
 		return "", oauthFail(http.StatusUnauthorized, "invalid_client", "unknown client or wrong client secret")
 	}

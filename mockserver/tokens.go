@@ -129,7 +129,7 @@ func (s *Server) RevokeAccessToken(tok string) bool { return s.tokens.revoke(tok
 func (s *Server) RevokeRefreshToken(tok string) bool { return s.tokens.revoke(tok, refreshToken) }
 
 // RevokeAll revokes every access and refresh token issued so far. The static
-// tokens of Config.BearerTokens stay good.
+// tokens of Config.Bearer.Tokens stay good.
 func (s *Server) RevokeAll() { s.tokens.revokeAll() }
 
 // expiry returns the end of a lifetime starting at now; zero for none.

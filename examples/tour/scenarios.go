@@ -161,15 +161,15 @@ func scenarios() []scenario {
 	list = append(list,
 		scenario{path: "/stepup/", creds: oauth2TokenAsBearer,
 			want: fails(1, reauth.ErrUnauthorized, reauth.ErrNoCredentials).
-				and(bearerErrorIs("acr_values", func(b reauth.BearerError) string { return b.ACRValues }, defaults.StepUpACR)),
+				and(bearerErrorIs("acr_values", func(b reauth.BearerError) string { return b.ACRValues }, defaults.StepUp.ACR)),
 			shows: "RFC 9470: the acr asked for is surfaced"},
 		scenario{variant: "token too old", path: "/stepup/max-age/", creds: oauth2TokenAsBearer,
 			before: func(e *env, _ int) error {
-				e.clock.Advance(e.cfg.StepUpMaxAge + time.Second) // the token's authentication is now too old
+				e.clock.Advance(e.cfg.StepUp.MaxAge + time.Second) // the token's authentication is now too old
 				return nil
 			},
 			want: fails(1, reauth.ErrUnauthorized, reauth.ErrNoCredentials).
-				and(bearerErrorIs("max_age", func(b reauth.BearerError) string { return b.MaxAge }, strconv.Itoa(int(defaults.StepUpMaxAge.Seconds())))),
+				and(bearerErrorIs("max_age", func(b reauth.BearerError) string { return b.MaxAge }, strconv.Itoa(int(defaults.StepUp.MaxAge.Seconds())))),
 			shows: "RFC 9470: max_age is surfaced"},
 		scenario{path: "/status/429/", creds: basic(alice, alicePassword), retrying: true,
 			want:  succeeds(http.StatusOK, 2).and(retryAfterHonoured),
