@@ -198,5 +198,3 @@ func skipOWS(s string, i int) int {
 	}
 	return i
 }
-
-func isOWS(s string) bool { return skipOWS(s, 0) == len(s) }

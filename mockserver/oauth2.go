@@ -64,7 +64,7 @@ func (s *Server) serveOAuth2Token(w http.ResponseWriter, r *http.Request) {
 		var client string
 		client, e = s.authenticateClient(r, form)
 		if e == nil {
-			e = s.grant(w, form, client)
+			e = s.grant(w, form, client, tokenBinding{})
 		}
 	}
 	if e != nil {
@@ -72,8 +72,19 @@ func (s *Server) serveOAuth2Token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// tokenBinding is what a grant binds its tokens to: nothing (Bearer
+// tokens of /oauth2/token), or a DPoP key (RFC 9449 §5).
+type tokenBinding struct {
+	jkt   string // the thumbprint of the proof's key; "" for Bearer
+	nonce string // the DPoP-Nonce to send with the answer, if any
+}
+
 // grant answers a token request from an authenticated client.
-func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *oauthError {
+func (s *Server) grant(w http.ResponseWriter, form url.Values, client string, bind tokenBinding) *oauthError {
+	audience, tokenType := audienceOAuth2, "Bearer"
+	if bind.jkt != "" {
+		audience, tokenType = audienceDPoP, "DPoP"
+	}
 	now := s.clock.Now()
 	var t issuedToken // the access token to issue
 	withRefresh := false
@@ -103,7 +114,7 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		withRefresh = true
 	case "refresh_token":
 		var scopes []string
-		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceOAuth2, client, now, func(old issuedToken) (e *oauthError) {
+		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audience, client, now, func(old issuedToken) (e *oauthError) {
 			scopes = old.scopes
 			if form.Has("scope") {
 				// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -120,9 +131,9 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "grant_type "+printable(gt)+" is not supported here")
 	}
 
-	t.kind, t.audience, t.issued = accessToken, audienceOAuth2, now
+	t.kind, t.audience, t.issued, t.jkt = accessToken, audience, now, bind.jkt
 	t.expires = expiry(now, s.cfg.OAuth2.AccessTokenLifetime)
-	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(t.scopes, " ")}
+	resp := tokenResponse{TokenType: tokenType, Scope: strings.Join(t.scopes, " ")}
 	resp.AccessToken, resp.ExpiresIn = s.issueAccessToken(client, t, now)
 	if withRefresh {
 		rt := t
@@ -130,6 +141,9 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		resp.RefreshToken = s.tokens.issue("mock-rt-", rt)
 	}
 	s.tokenGrants.Add(1)
+	if bind.nonce != "" {
+		w.Header().Set("DPoP-Nonce", bind.nonce)
+	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -217,6 +231,12 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (string, *
 	c, p := readAuthorization(r)
 	if p != nil {
 		return "", oauthFail(http.StatusBadRequest, "invalid_request", p.msg)
+	}
+	if form.Has("client_assertion_type") || form.Has("client_assertion") {
+		if c != nil || form.Has("client_secret") {
+			return "", oauthFail(http.StatusBadRequest, "invalid_request", "the client authenticated twice: a client assertion and a secret (RFC 6749 §2.3)")
+		}
+		return s.authenticateAssertion(r, form)
 	}
 	id, secret := form.Get("client_id"), form.Get("client_secret")
 	if c != nil {

@@ -108,6 +108,8 @@ func scenarioTable() []scenarioEntry {
 					fmt.Sprintf(`tokens whose authentication is at most %v old: 200; older: 401 error="insufficient_user_authentication", max_age`, s.cfg.StepUp.MaxAge)},
 			}
 		}},
+		{(*Server).serveDPoPToken, (*Server).dpopTokenScenarios},
+		{(*Server).serveDPoPResource, (*Server).dpopResourceScenarios},
 		{(*Server).serveStatus, func(s *Server) []Scenario {
 			return []Scenario{
 				{"status", "/status/429/", "", "none",

@@ -2,6 +2,7 @@ package mockserver
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -55,6 +56,8 @@ type Config struct {
 	Registry RegistryConfig
 	// StepUp is /stepup/ (see [StepUpConfig]).
 	StepUp StepUpConfig
+	// DPoP is /dpop/… (see [DPoPConfig]).
+	DPoP DPoPConfig
 	// Status is /status/429/ and /status/503/ (see [StatusConfig]).
 	Status StatusConfig
 	// Proxy makes the server a forward proxy too, on the same listener
@@ -86,6 +89,26 @@ type OAuth2Config struct {
 	// RotateRefreshTokens makes the refresh_token grant return a new refresh
 	// token and invalidate the one used (RFC 6749 §6, RFC 9700 §4.14.2).
 	RotateRefreshTokens bool
+	// ClientKeys maps client_id to the public key (*ecdsa.PublicKey on
+	// P-256, ed25519.PublicKey or *rsa.PublicKey of at least 2048 bits) its
+	// private_key_jwt client assertions must verify with (RFC 7523 §2.2,
+	// OpenID Connect Core §9). A client listed here may authenticate with
+	// an assertion at /oauth2/token and /dpop/…/token; one also in Clients
+	// may use its secret instead.
+	ClientKeys map[string]crypto.PublicKey
+}
+
+// DPoPConfig configures the DPoP scenarios (RFC 9449) under /dpop/.
+type DPoPConfig struct {
+	// NonceLifetime is how long a DPoP-Nonce the server hands out stays
+	// current. After it the next request gets a new one (a proof with the
+	// old one is answered use_dpop_nonce); 0 means a nonce changes only by
+	// [Server.RotateDPoPNonces].
+	NonceLifetime time.Duration
+	// ProofWindow is how far a proof's iat may be from the server's clock,
+	// either way; 0 means one minute. A proof's jti is remembered for as
+	// long (replays are refused).
+	ProofWindow time.Duration
 }
 
 // DigestConfig configures the Digest scenarios (RFC 7616) and the proxy's
@@ -197,6 +220,7 @@ func DefaultConfig() Config {
 			TokenLifetime: 5 * time.Minute,
 		},
 		StepUp: StepUpConfig{ACR: "urn:reauth:mock:mfa", MaxAge: 5 * time.Minute},
+		DPoP:   DPoPConfig{NonceLifetime: 5 * time.Minute, ProofWindow: time.Minute},
 		Status: StatusConfig{FailFirst: 2, RetryAfter: time.Second},
 	}
 }
@@ -221,6 +245,9 @@ type Server struct {
 	tokenGrants    atomic.Int64
 	registryGrants atomic.Int64
 	proxy          proxyState
+	dpopJTIs       *replayStore // DPoP proof jtis
+	assertionJTIs  *replayStore // client assertion jtis
+	dpopNonces     dpopNonces
 
 	httpSrv   *http.Server
 	url       string
@@ -264,6 +291,7 @@ func NewUnstarted(cfg Config) (*Server, error) {
 	rand.Read(s.fingerprintKey)
 	s.tokens.m = map[string]*issuedToken{}
 	s.nonces.m = map[string]*nonceState{}
+	s.dpopJTIs, s.assertionJTIs = newReplayStore(), newReplayStore()
 	s.mux = s.routes()
 	if cfg.Proxy.Enabled {
 		s.initProxy()
@@ -360,6 +388,7 @@ func cloneConfig(cfg Config) Config {
 		cfg.Bearer.Tokens[k] = slices.Clone(v)
 	}
 	cfg.OAuth2.Clients = maps.Clone(cfg.OAuth2.Clients)
+	cfg.OAuth2.ClientKeys = maps.Clone(cfg.OAuth2.ClientKeys)
 	cfg.OAuth2.Scopes = slices.Clone(cfg.OAuth2.Scopes)
 	cfg.Digest.Algorithms = slices.Clone(cfg.Digest.Algorithms)
 	cfg.Proxy.Schemes = slices.Clone(cfg.Proxy.Schemes)
@@ -381,6 +410,14 @@ func validate(cfg *Config) error {
 	}
 	if cfg.Registry.Service == "" {
 		cfg.Registry.Service = "registry.reauth.mock"
+	}
+	if cfg.DPoP.ProofWindow <= 0 {
+		cfg.DPoP.ProofWindow = time.Minute
+	}
+	for id, k := range cfg.OAuth2.ClientKeys {
+		if err := checkClientKey(k); err != nil {
+			return fmt.Errorf("config: OAuth2.ClientKeys[%q]: %v", id, err)
+		}
 	}
 	if cfg.StepUp.ACR == "" {
 		cfg.StepUp.ACR = "urn:reauth:mock:mfa"

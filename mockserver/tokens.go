@@ -21,6 +21,7 @@ const (
 const (
 	audienceOAuth2   = "oauth2"
 	audienceRegistry = "registry"
+	audienceDPoP     = "dpop" // DPoP-bound OAuth2 tokens of /dpop/…/token
 )
 
 // issuedToken is what the server remembers of a token it issued. It is
@@ -37,6 +38,7 @@ type issuedToken struct {
 	issued   time.Time
 	expires  time.Time // zero: never
 	revoked  bool
+	jkt      string // DPoP: the thumbprint of the key the token is bound to (RFC 9449 §6)
 }
 
 type tokenStore struct {

@@ -23,6 +23,7 @@ targets=(
   ".            FuzzParseTokenResponse"
   "./mockserver FuzzMockAuthorization"
   "./mockserver FuzzParseCredentials"
+  "./mockserver FuzzDPoPProof"
 )
 
 for entry in "${targets[@]}"; do

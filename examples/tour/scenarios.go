@@ -171,6 +171,13 @@ func scenarios() []scenario {
 			want: fails(1, reauth.ErrUnauthorized, reauth.ErrNoCredentials).
 				and(bearerErrorIs("max_age", func(b reauth.BearerError) string { return b.MaxAge }, strconv.Itoa(int(defaults.StepUp.MaxAge.Seconds())))),
 			shows: "RFC 9470: max_age is surfaced"},
+		// DPoP (RFC 9449) is issue 15: the mock serves it, reauth not yet.
+		scenario{path: "/dpop/resource", needs: "reauth.OAuth2Options.DPoP (RFC 9449)",
+			want:  succeeds(http.StatusOK, 1),
+			shows: "a DPoP-bound token with a proof per request"},
+		scenario{path: "/dpop/nonce/resource", needs: "reauth.OAuth2Options.DPoP (RFC 9449)",
+			want:  succeeds(http.StatusOK, 2),
+			shows: "use_dpop_nonce: the same token, a new proof"},
 		scenario{path: "/status/429/", creds: basic(alice, alicePassword), retrying: true,
 			want:  succeeds(http.StatusOK, 2).and(retryAfterHonoured),
 			shows: "NewClient waits as asked, then succeeds"},

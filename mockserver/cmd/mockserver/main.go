@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Digest.NextNonce, "digest-nextnonce", cfg.Digest.NextNonce, "send nextnonce in Authentication-Info")
 	fs.BoolVar(&cfg.Digest.WrongRspauth, "digest-wrong-rspauth", cfg.Digest.WrongRspauth, "send a wrong rspauth in Authentication-Info")
 	fs.BoolVar(&cfg.Digest.StrictNonceCount, "digest-strict-nc", cfg.Digest.StrictNonceCount, "require every nc to exceed those seen for its nonce")
+	fs.DurationVar(&cfg.DPoP.NonceLifetime, "dpop-nonce-lifetime", cfg.DPoP.NonceLifetime, "how long a DPoP-Nonce of /dpop/nonce/… stays current (0: until restart)")
 	fs.IntVar(&cfg.Status.FailFirst, "fail-first", cfg.Status.FailFirst, "refusals in a row on /status/429/ and /status/503/ before a success (<0: always)")
 	fs.DurationVar(&cfg.Status.RetryAfter, "retry-after", cfg.Status.RetryAfter, "delay asked for by Retry-After")
 	fs.IntVar(&cfg.Registry.TokenPOST, "registry-token-post", cfg.Registry.TokenPOST, "status for POST /registry/token, e.g. 404 or 405 (0: serve it)")
