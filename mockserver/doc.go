@@ -53,6 +53,14 @@
 // on the request log ([Server.Requests]), which shows credentials only in
 // redacted form.
 //
+// DPoP (RFC 9449) and private_key_jwt (RFC 7523 §2.2) are checked by the
+// server's own JOSE code, not reauth's: proofs are verified against their
+// jwk (ES256, EdDSA, PS256), jtis of proofs and client assertions are
+// remembered to refuse replays, and /dpop/nonce/… require nonces that
+// rotate (Config.DPoP, [Server.RotateDPoPNonces]). Clients authenticate
+// with assertions when Config.OAuth2.ClientKeys holds their public key.
+// Likewise the server reads Authorization fields with its own parser.
+//
 // Malformed Authorization fields get a clear 400 (or 401) and bounded work:
 // fields over [MaxAuthorizationBytes] are refused unparsed, header sections
 // over Config.MaxHeaderBytes get 431, bodies over [MaxBodyBytes] 413.

@@ -22,6 +22,7 @@ type listing struct {
 	URL          string                `json:"url"`
 	Users        []listedUser          `json:"users"`
 	Clients      map[string]string     `json:"oauth2_clients"`
+	KeyClients   []string              `json:"private_key_jwt_clients,omitempty"`
 	Scopes       []string              `json:"oauth2_scopes"`
 	BearerTokens map[string][]string   `json:"bearer_tokens"`
 	Service      string                `json:"registry_service"`
@@ -40,6 +41,7 @@ func (s *Server) listing(base string) listing {
 		URL: base, Clients: s.cfg.OAuth2.Clients, Scopes: s.cfg.OAuth2.Scopes, BearerTokens: s.cfg.Bearer.Tokens,
 		Service: s.cfg.Registry.Service, Repos: s.cfg.Registry.Repos, Scenarios: s.Scenarios(),
 	}
+	l.KeyClients = sortedKeys(s.cfg.OAuth2.ClientKeys)
 	for name, pw := range s.cfg.Users {
 		l.Users = append(l.Users, listedUser{name, pw, s.isAdmin(name)})
 	}
@@ -67,6 +69,9 @@ func (s *Server) listingText(base string) string {
 	b.WriteString("OAuth2 clients (client_id / client_secret):\n")
 	for _, id := range sortedKeys(l.Clients) {
 		fmt.Fprintf(&b, "  %q / %q\n", id, l.Clients[id])
+	}
+	if len(l.KeyClients) > 0 {
+		fmt.Fprintf(&b, "OAuth2 clients with a key (private_key_jwt): %s\n", strings.Join(l.KeyClients, " "))
 	}
 	fmt.Fprintf(&b, "OAuth2 scopes: %s\n", strings.Join(l.Scopes, " "))
 	b.WriteString("Bearer tokens of /bearer/ (token: scopes):\n")
