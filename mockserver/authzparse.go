@@ -52,6 +52,9 @@ func parseCredentials(v string) (*credentials, *syntaxError) {
 			return c, nil
 		case rest[after] == ',':
 			next := skipOWS(rest, after+1)
+			if next == len(rest) {
+				return nil, &syntaxError{i + after, "a comma after the token68 with nothing following it"}
+			}
 			j := next
 			for j < len(rest) && isTchar(rest[j]) {
 				j++

@@ -40,6 +40,7 @@ func TestParseCredentials(t *testing.T) {
 		{"Digest a=1 b=2", "expected ','"},
 		{"Basic abc==, realm=x", "token68 followed by an auth-param"},
 		{"Basic abc==, Bearer x", "2 credentials"},
+		{"Bearer abc, ", "nothing following"},
 		{"Digest a=1, Bearer x", "2 credentials"},
 		{"Digest , ,", "token68 or auth-params"},
 		{"Digest " + strings.Repeat("a=1,", 1) + paramsN(33), "more than 32"},

@@ -175,8 +175,8 @@ func (s *Server) dpopTokenScenarios() []Scenario {
 	const does = "POST form with a DPoP proof (htm POST, htu this URL, no ath): the grants of /oauth2/token, client authenticated by secret or private_key_jwt (Config.OAuth2.ClientKeys); access tokens bound to the proof's key (cnf.jkt), token_type DPoP; a bad proof: 400 invalid_dpop_proof; jti replays refused"
 	client := "client as for /oauth2/token, or client_assertion (RFC 7523 §2.2: iss = sub = client_id, aud this URL, exp, jti); DPoP proof (" + dpopAlgs + ")"
 	return []Scenario{
-		{"dpop", "/dpop/token", "", client, does},
-		{"dpop", "/dpop/nonce/token", "", client, does + "; the proof must carry this endpoint's nonce: else 400 {\"error\":\"use_dpop_nonce\"} with DPoP-Nonce; nonces rotate (Config.DPoP.NonceLifetime)"},
+		{"dpop", "/dpop/token", "oauth2/token", client, does},
+		{"dpop", "/dpop/nonce/token", "oauth2/token", client, does + "; the proof must carry this endpoint's nonce: else 400 {\"error\":\"use_dpop_nonce\"} with DPoP-Nonce; nonces rotate (Config.DPoP.NonceLifetime)"},
 	}
 }
 
