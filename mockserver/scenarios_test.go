@@ -66,3 +66,30 @@ func TestIndexScenariosAndRoutesAgree(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, get(t, srv.URL()+p, "").status, "%s is in no table entry", p)
 	}
 }
+
+// TestEveryScenarioFamilyIsInTheMalformedAndFuzzLists: a new scenario that
+// reads Authorization is sent malformed fields and fuzzed too; this fails
+// until authPaths and fuzzPaths name a path of it.
+func TestEveryScenarioFamilyIsInTheMalformedAndFuzzLists(t *testing.T) {
+	srv, _ := newTestServer(t)
+	inAuth, inFuzz := map[string]bool{}, map[string]bool{}
+	for _, sc := range srv.Scenarios() {
+		if sc.Name == "status" || len(scenarioPaths(sc)) == 0 { // no Authorization read; the proxy has no path
+			continue
+		}
+		inAuth[sc.Name] = inAuth[sc.Name] || false
+		inFuzz[sc.Name] = inFuzz[sc.Name] || false
+		for _, p := range scenarioPaths(sc) {
+			for _, a := range authPaths {
+				inAuth[sc.Name] = inAuth[sc.Name] || strings.HasPrefix(a.path, p)
+			}
+			for _, f := range fuzzPaths {
+				inFuzz[sc.Name] = inFuzz[sc.Name] || strings.HasPrefix(f.path, p)
+			}
+		}
+	}
+	for name := range inAuth {
+		assert.True(t, inAuth[name], "no path of scenario %s is in authPaths (malformed_test.go)", name)
+		assert.True(t, inFuzz[name], "no path of scenario %s is in fuzzPaths (authz_fuzz_test.go)", name)
+	}
+}
