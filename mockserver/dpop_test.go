@@ -399,3 +399,36 @@ func FuzzDPoPProof(f *testing.F) {
 		}
 	})
 }
+
+// TestDPoPRefresh: the refresh_token grant at /dpop/token needs a proof
+// too and binds the new access token to the proof's key; a refresh token
+// of /oauth2/token is not one of /dpop/token's.
+func TestDPoPRefresh(t *testing.T) {
+	srv, clock := newTestServer(t)
+	k := newTestKey(t, "ES256")
+	u := srv.URL() + "/dpop/token"
+	client := basic("reauth-client", "reauth-secret")
+	r := dpopPost(t, srv, "/dpop/token", k.proof(t, clock.Now(), "POST", u, "", ""), clientCredentials, client)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	rt, _ := r.json(t)["refresh_token"].(string)
+	require.NotEmpty(t, rt)
+
+	next := newTestKey(t, "EdDSA")
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	r = dpopPost(t, srv, "/dpop/token", "", refresh, client)
+	assert.Equal(t, "invalid_dpop_proof", r.json(t)["error"], "no proof, no refresh")
+	r = dpopPost(t, srv, "/dpop/token", next.proof(t, clock.Now(), "POST", u, "", ""), refresh, client)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	tok := r.json(t)["access_token"].(string)
+	res := srv.URL() + "/dpop/resource"
+	r = dpopGet(t, srv, "/dpop/resource", tok, next.proof(t, clock.Now(), "GET", res, tok, ""))
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, next.thumbprint(), r.json(t)["jkt"])
+
+	r = postForm(t, srv.URL()+"/oauth2/token", client, clientCredentials)
+	bearerRT, _ := r.json(t)["refresh_token"].(string)
+	require.NotEmpty(t, bearerRT)
+	r = dpopPost(t, srv, "/dpop/token", k.proof(t, clock.Now(), "POST", u, "", ""),
+		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {bearerRT}}, client)
+	assert.Equal(t, "invalid_grant", r.json(t)["error"])
+}
