@@ -144,7 +144,7 @@ func TestDigestStaleNonceIsAnsweredWithinTheOneRetry(t *testing.T) {
 
 func TestDigestNonceLifetimeOnTheServersClock(t *testing.T) {
 	clock := mockserver.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	srv := newMock(t, func(c *mockserver.Config) { c.Clock = clock; c.NonceLifetime = time.Minute })
+	srv := newMock(t, func(c *mockserver.Config) { c.Clock = clock; c.Digest.NonceLifetime = time.Minute })
 	c := digestClient(srv, "alice", "wonderland")
 	mustGet(t, c, srv.URL()+"/digest/sha-256/")
 	mustGet(t, c, srv.URL()+"/digest/sha-256/")

@@ -75,7 +75,7 @@ func ExampleBasic() {
 // front with the same nonce and the next nonce count: one request per call.
 func ExampleDigest() {
 	cfg := mockserver.DefaultConfig()
-	cfg.DigestAlgorithms = []string{"SHA-512-256", "SHA-256", "MD5"} // what /digest/ offers
+	cfg.Digest.Algorithms = []string{"SHA-512-256", "SHA-256", "MD5"} // what /digest/ offers
 	srv := mockserver.New(cfg)
 	defer srv.Close()
 
@@ -125,8 +125,8 @@ func ExampleDigest() {
 // with no backoff retry.
 func ExampleNewClient_retryAfter() {
 	cfg := mockserver.DefaultConfig()
-	cfg.FailFirst = 1            // one 503 before success
-	cfg.RetryAfter = time.Second // Retry-After: 1
+	cfg.Status.FailFirst = 1            // one 503 before success
+	cfg.Status.RetryAfter = time.Second // Retry-After: 1
 	srv := mockserver.New(cfg)
 	defer srv.Close()
 

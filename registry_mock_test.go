@@ -164,7 +164,7 @@ func TestMockRegistryPushWithoutTheRight(t *testing.T) {
 func TestMockRegistryPasswordGrantFallsBackToGET(t *testing.T) {
 	tests := []struct {
 		name    string
-		post    int      // Config.RegistryTokenPOST
+		post    int      // Config.Registry.TokenPOST
 		methods []string // of the token requests for two repositories
 	}{
 		{"POST served", 0, []string{"POST", "POST"}},
@@ -173,7 +173,7 @@ func TestMockRegistryPasswordGrantFallsBackToGET(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startMock(t, func(c *mockserver.Config) { c.RegistryTokenPOST = tt.post })
+			srv := startMock(t, func(c *mockserver.Config) { c.Registry.TokenPOST = tt.post })
 			c := registryClient(t, srv, reauth.RegistryWithOptions("alice", "wonderland", reauth.RegistryOptions{PasswordGrant: true}))
 			listTags(t, c, srv, "team/app")
 			listTags(t, c, srv, "library/hello")

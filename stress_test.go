@@ -71,9 +71,9 @@ func TestStress(t *testing.T) {
 	clock := mockserver.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg := mockserver.DefaultConfig()
 	cfg.Clock = clock
-	cfg.AccessTokenLifetime = 0 // tokens end by revocation only
-	cfg.RegistryTokenLifetime = 0
-	cfg.NonceLifetime = time.Minute
+	cfg.OAuth2.AccessTokenLifetime = 0 // tokens end by revocation only
+	cfg.Registry.TokenLifetime = 0
+	cfg.Digest.NonceLifetime = time.Minute
 	mock, err := mockserver.NewUnstarted(cfg)
 	require.NoError(t, err)
 	var injected503, injected429 atomic.Int64
@@ -151,7 +151,7 @@ func TestStress(t *testing.T) {
 		gate.Lock()
 		defer gate.Unlock()
 		if k%2 == 1 {
-			clock.Advance(2 * cfg.NonceLifetime) // every nonce stale
+			clock.Advance(2 * cfg.Digest.NonceLifetime) // every nonce stale
 			stales++
 			return
 		}

@@ -2,13 +2,10 @@ package mockserver
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/reauth/reauth"
 )
 
 // MaxAuthorizationBytes is the longest Authorization field value the server
@@ -18,9 +15,22 @@ import (
 const MaxAuthorizationBytes = 8 << 10
 
 // credentials is the parsed Authorization field of a request:
-// auth-scheme [ 1*SP ( token68 / #auth-param ) ] (RFC 9110 §11.4). It has the
-// grammar of a challenge, so reauth's challenge parser reads it.
-type credentials = reauth.Challenge
+// auth-scheme [ 1*SP ( token68 / #auth-param ) ] (RFC 9110 §11.4), read by
+// [parseCredentials], the server's own parser. It deliberately shares no code
+// with reauth's challenge parser: the server is the oracle the client is
+// tested against, so a parser bug must not hide on both sides.
+type credentials struct {
+	Scheme  string            // auth-scheme as sent; compared case-insensitively
+	Token68 string            // "" unless the credentials are a token68
+	Params  map[string]string // auth-params: names lower-cased, values unquoted; nil when none
+}
+
+// Is reports whether the auth-scheme is scheme, case-insensitively
+// (RFC 9110 §11.1).
+func (c *credentials) Is(scheme string) bool { return strings.EqualFold(c.Scheme, scheme) }
+
+// Param returns the auth-param name (lower case), "" when absent.
+func (c *credentials) Param(name string) string { return c.Params[name] }
 
 // problem is why a request is refused: 400 for a malformed Authorization
 // field, 401 for credentials that are absent or wrong. msg goes into the
@@ -61,18 +71,11 @@ func readCredentials(h http.Header, field string) (*credentials, *problem) {
 	if len(v) > MaxAuthorizationBytes {
 		return nil, badRequest("%s field of %d bytes is over the %d-byte limit", field, len(v), MaxAuthorizationBytes)
 	}
-	chs, err := reauth.ParseChallenges(v)
+	c, err := parseCredentials(v)
 	if err != nil {
-		var pe *reauth.ParseError
-		if errors.As(err, &pe) {
-			return nil, badRequest("malformed %s field at byte %d: %s", field, pe.Offset, pe.Reason)
-		}
-		return nil, badRequest("malformed %s field", field)
+		return nil, badRequest("malformed %s field at byte %d: %s", field, err.offset, err.reason)
 	}
-	if len(chs) != 1 {
-		return nil, badRequest("%s field carries %d credentials; it must carry one", field, len(chs))
-	}
-	return &chs[0], nil
+	return c, nil
 }
 
 // decodeBasic returns the user-id and password of Basic credentials:

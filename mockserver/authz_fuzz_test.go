@@ -19,6 +19,7 @@ var fuzzPaths = []struct {
 	{"GET", "/registry/token"}, {"POST", "/registry/token"}, {"GET", "/v2/team/app/tags/list"},
 	{"GET", "/forbidden/"}, {"GET", "/hidden/"}, {"GET", "/apache/"}, {"GET", "/no-challenge/"}, {"GET", "/stepup/"},
 	{"GET", "/malformed/mixed/"},
+	{"GET", "/dpop/resource"}, {"GET", "/dpop/nonce/resource"}, {"POST", "/dpop/token"},
 }
 
 // FuzzMockAuthorization sends the server arbitrary Authorization fields
@@ -93,7 +94,8 @@ func publicPull(path string) bool { return strings.HasPrefix(path, "/v2/") }
 // tokenRequest reports whether path is a token endpoint, where what
 // authenticates the client may be in the form rather than the field.
 func tokenRequest(path string) bool {
-	return strings.HasPrefix(path, "/oauth2/token") || strings.HasPrefix(path, "/oauth2/revoke") || strings.HasPrefix(path, "/registry/token")
+	return strings.HasPrefix(path, "/oauth2/token") || strings.HasPrefix(path, "/oauth2/revoke") || strings.HasPrefix(path, "/registry/token") ||
+		strings.HasPrefix(path, "/dpop/") && strings.HasSuffix(path, "/token")
 }
 
 // knownCredential is the test's own account of what may get a 200: the
@@ -119,7 +121,7 @@ func knownCredential(field, path string) bool {
 		}
 		return path == "/basic/" || path == "/no-challenge/" || strings.HasPrefix(path, "/malformed/")
 	case strings.EqualFold(scheme, "Bearer"):
-		scopes, ok := cfg.BearerTokens[rest]
+		scopes, ok := cfg.Bearer.Tokens[rest]
 		switch {
 		case !ok:
 			return false

@@ -96,7 +96,7 @@ func (s *Server) identify(r *http.Request) (identity, *problem) {
 		if p != nil {
 			return identity{}, p
 		}
-		if scopes, ok := s.cfg.BearerTokens[tok]; ok {
+		if scopes, ok := s.cfg.Bearer.Tokens[tok]; ok {
 			return identity{scopes: scopes}, nil
 		}
 		if t, ok := s.tokens.live(tok, accessToken, audienceOAuth2, s.clock.Now()); ok {

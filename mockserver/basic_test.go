@@ -70,7 +70,7 @@ func TestConfigIsValidated(t *testing.T) {
 		{"user name with a colon", func(c *Config) { c.Users["a:b"] = "x" }, "Users"},
 		{"empty user name", func(c *Config) { c.Users[""] = "x" }, "Users"},
 		{"realm with a newline", func(c *Config) { c.Realms = map[string]string{"basic": "a\nb"} }, "Realms"},
-		{"registry POST status", func(c *Config) { c.RegistryTokenPOST = 200 }, "RegistryTokenPOST"},
+		{"registry POST status", func(c *Config) { c.Registry.TokenPOST = 200 }, "Registry.TokenPOST"},
 		{"remote address", func(c *Config) { c.Addr = "0.0.0.0:0" }, "not loopback"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestConfigIsValidated(t *testing.T) {
 			assert.ErrorContains(t, err, tt.says)
 		})
 	}
-	assert.Panics(t, func() { New(Config{DigestAlgorithms: []string{"SHA-1"}}) })
+	assert.Panics(t, func() { New(Config{Digest: DigestConfig{Algorithms: []string{"SHA-1"}}}) })
 }
 
 func TestIsLoopback(t *testing.T) {

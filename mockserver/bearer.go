@@ -67,7 +67,7 @@ func readBearer(r *http.Request) (string, *bearerError) {
 	return tok, nil
 }
 
-// serveBearer is /bearer/: the static tokens of Config.BearerTokens.
+// serveBearer is /bearer/: the static tokens of Config.Bearer.Tokens.
 // /bearer/admin needs scope admin.
 func (s *Server) serveBearer(w http.ResponseWriter, r *http.Request) {
 	realm := s.Realm("bearer")
@@ -76,7 +76,7 @@ func (s *Server) serveBearer(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, realm, e)
 		return
 	}
-	scopes, ok := s.cfg.BearerTokens[tok]
+	scopes, ok := s.cfg.Bearer.Tokens[tok]
 	if !ok {
 		writeBearerError(w, realm, bearerInvalidToken("the access token is not valid"))
 		return

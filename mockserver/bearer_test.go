@@ -47,7 +47,7 @@ func TestBearerErrors(t *testing.T) {
 }
 
 func TestBearerTokensAreConfiguration(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.BearerTokens = map[string][]string{"tok-x": {"admin"}} })
+	srv, _ := newTestServer(t, func(c *Config) { c.Bearer.Tokens = map[string][]string{"tok-x": {"admin"}} })
 	r := get(t, srv.URL()+"/bearer/admin", bearer("tok-x"))
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, []any{"admin"}, r.json(t)["scopes"])

@@ -58,7 +58,7 @@ func TestDigestListingSaysWhichCurlAnswers(t *testing.T) {
 		assert.Contains(t, notes[path], "curl --digest: 8.7 or later", path)
 	}
 
-	first512, _ := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"SHA-512-256", "MD5"} })
+	first512, _ := newTestServer(t, func(c *Config) { c.Digest.Algorithms = []string{"SHA-512-256", "MD5"} })
 	for _, sc := range first512.Scenarios() {
 		if sc.Path == "/digest/" {
 			assert.Contains(t, sc.Description, "8.7 or later", "curl answers the first challenge")
@@ -67,13 +67,13 @@ func TestDigestListingSaysWhichCurlAnswers(t *testing.T) {
 }
 
 func TestDigestAlgorithmsOfferedAreConfiguration(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.DigestAlgorithms = []string{"MD5-sess", "SHA-256"} })
+	srv, _ := newTestServer(t, func(c *Config) { c.Digest.Algorithms = []string{"MD5-sess", "SHA-256"} })
 	chs := challenges(t, get(t, srv.URL()+"/digest/", ""))
 	require.Len(t, chs, 2)
 	assert.Equal(t, "MD5-sess", chs[0].Param("algorithm"))
 	assert.Equal(t, "SHA-256", chs[1].Param("algorithm"))
 
-	_, err := NewUnstarted(Config{DigestAlgorithms: []string{"SHA-1"}})
+	_, err := NewUnstarted(Config{Digest: DigestConfig{Algorithms: []string{"SHA-1"}}})
 	assert.ErrorContains(t, err, "SHA-1")
 }
 
@@ -224,7 +224,7 @@ func TestNonceCountGapsAreBounded(t *testing.T) {
 }
 
 func TestDigestStrictNonceCountMustIncrease(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.DigestStrictNonceCount = true })
+	srv, _ := newTestServer(t, func(c *Config) { c.Digest.StrictNonceCount = true })
 	path := "/digest/md5/"
 	ch := firstChallenge(t, srv, path)
 	d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: path}
@@ -235,7 +235,7 @@ func TestDigestStrictNonceCountMustIncrease(t *testing.T) {
 }
 
 func TestDigestNonceGoesStaleAfterItsLifetime(t *testing.T) {
-	srv, clock := newTestServer(t, func(c *Config) { c.NonceLifetime = time.Minute })
+	srv, clock := newTestServer(t, func(c *Config) { c.Digest.NonceLifetime = time.Minute })
 	path := "/digest/sha-512-256/"
 	ch := firstChallenge(t, srv, path)
 	d := testDigest{user: "alice", password: "wonderland", method: http.MethodGet, uri: path, nc: 1}
@@ -264,12 +264,12 @@ func TestDigestNonceGoesStaleAfterMaxUses(t *testing.T) {
 		maxUses    int
 		good       int // uses before stale
 	}{
-		{"Config.NonceMaxUses", "/digest/sha-256/", 3, 3},
+		{"Config.Digest.NonceMaxUses", "/digest/sha-256/", 3, 3},
 		{"/digest/stale/", "/digest/stale/", 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := newTestServer(t, func(c *Config) { c.NonceMaxUses = tt.maxUses })
+			srv, _ := newTestServer(t, func(c *Config) { c.Digest.NonceMaxUses = tt.maxUses })
 			ch := firstChallenge(t, srv, tt.path)
 			d := testDigest{user: "bob", password: "builder", method: http.MethodGet, uri: tt.path}
 			for i := 1; i <= tt.good; i++ {
@@ -290,7 +290,7 @@ func TestDigestNextNonceWorksWithTheSameOpaque(t *testing.T) {
 		path string
 		edit func(*Config)
 	}{
-		{"Config.DigestNextNonce", "/digest/sha-256/", func(c *Config) { c.DigestNextNonce = true }},
+		{"Config.Digest.NextNonce", "/digest/sha-256/", func(c *Config) { c.Digest.NextNonce = true }},
 		{"/digest/nextnonce/", "/digest/nextnonce/", func(*Config) {}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,7 +316,7 @@ func TestDigestWrongRspauthFailsTheClientsCheck(t *testing.T) {
 		name, path string
 		edit       func(*Config)
 	}{
-		{"Config.DigestWrongRspauth", "/digest/md5/", func(c *Config) { c.DigestWrongRspauth = true }},
+		{"Config.Digest.WrongRspauth", "/digest/md5/", func(c *Config) { c.Digest.WrongRspauth = true }},
 		{"/digest/bad-rspauth/", "/digest/bad-rspauth/", func(*Config) {}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

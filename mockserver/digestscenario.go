@@ -18,10 +18,10 @@ import (
 // fixes one feature.
 type digestVariant struct {
 	name         string   // sub-path under /digest/; "" for /digest/ itself
-	algorithms   []string // nil: Config.DigestAlgorithms
+	algorithms   []string // nil: Config.Digest.Algorithms
 	qop          []string // offered, in order
 	userhash     bool     // challenge says userhash=true
-	maxUses      int      // overrides Config.NonceMaxUses when non-zero
+	maxUses      int      // overrides Config.Digest.NonceMaxUses when non-zero
 	nextNonce    bool     // always send nextnonce
 	wrongRspauth bool     // always send a wrong rspauth
 	about        string
@@ -38,7 +38,7 @@ const (
 
 var digestVariants = []digestVariant{
 	{name: "", qop: []string{"auth", "auth-int"},
-		about: "one challenge per algorithm of Config.DigestAlgorithms (default SHA-256, MD5), strongest first; qop auth or auth-int"},
+		about: "one challenge per algorithm of Config.Digest.Algorithms (default SHA-256, MD5), strongest first; qop auth or auth-int"},
 	{name: "strongest", algorithms: []string{"SHA-512-256", "SHA-256", "MD5"}, qop: []string{"auth", "auth-int"}, curl: curlSHA512256,
 		about: "SHA-512-256, SHA-256 and MD5, one challenge each, strongest first: a client should answer SHA-512-256 (RFC 7616 §3.7)"},
 	{name: "md5", algorithms: []string{"MD5"}, qop: []string{"auth"}, curl: curlAny, about: "MD5 only"},
@@ -57,7 +57,7 @@ var digestVariants = []digestVariant{
 
 // curlNote says which curl answers the scenario, for the listing. curl
 // answers the first Digest challenge, so for /digest/ that depends on the
-// first of Config.DigestAlgorithms.
+// first of Config.Digest.Algorithms.
 func (v digestVariant) curlNote(cfg Config) string {
 	if v.curl != "" {
 		return v.curl
@@ -89,7 +89,7 @@ func (v digestVariant) realmKey() string {
 
 func (v digestVariant) offered(cfg Config) []string {
 	if v.algorithms == nil {
-		return cfg.DigestAlgorithms
+		return cfg.Digest.Algorithms
 	}
 	return v.algorithms
 }
@@ -118,7 +118,7 @@ func (s *Server) serveDigest(w http.ResponseWriter, r *http.Request) {
 		s.digestChallenge(w, v, realm, false, "Digest credentials required")
 		return
 	}
-	maxUses := s.cfg.NonceMaxUses
+	maxUses := s.cfg.Digest.NonceMaxUses
 	if v.maxUses != 0 {
 		maxUses = v.maxUses
 	}
@@ -211,7 +211,7 @@ func (s *Server) verifyDigest(c *credentials, r *http.Request, rules digestRules
 	if subtle.ConstantTimeCompare([]byte(strings.ToLower(dc.response)), []byte(alg.response(x))) != 1 {
 		return again(false, "the response does not match: wrong password, or a digest computed differently")
 	}
-	nr := nonceRules{lifetime: s.cfg.NonceLifetime, maxUses: rules.maxUses, strict: s.cfg.DigestStrictNonceCount}
+	nr := nonceRules{lifetime: s.cfg.Digest.NonceLifetime, maxUses: rules.maxUses, strict: s.cfg.Digest.StrictNonceCount}
 	switch s.nonces.use(dc.nonce, rules.realm, dc.count, s.clock.Now(), nr) {
 	case nonceStale:
 		return again(true, "the nonce is stale; the credentials were right (RFC 7616 §3.3)")
@@ -232,11 +232,11 @@ func (s *Server) authenticationInfo(vd verifiedDigest, respBody []byte, nextNonc
 	x := vd.digestExchange
 	x.body = respBody
 	rspauth := vd.alg.rspauth(x)
-	if s.cfg.DigestWrongRspauth || wrongRspauth {
+	if s.cfg.Digest.WrongRspauth || wrongRspauth {
 		rspauth = flipHexDigit(rspauth)
 	}
 	var info []string
-	if s.cfg.DigestNextNonce || nextNonce {
+	if s.cfg.Digest.NextNonce || nextNonce {
 		next, _ := s.nonces.issueWithOpaque(vd.realm, s.clock.Now(), vd.opaque)
 		info = append(info, "nextnonce="+quote(next))
 	}

@@ -10,23 +10,12 @@
 // For clients in other languages, the command serves the same on a fixed
 // port: go run ./mockserver/cmd/mockserver -addr 127.0.0.1:8089.
 //
-// Every scenario has its own path (GET / lists them all):
-//
-//	/basic/                   Basic (RFC 7617) with charset="UTF-8"
-//	/bearer/, /bearer/admin   static Bearer tokens and RFC 6750 errors (400, 401, 403 with scope)
-//	/digest/…                 Digest (RFC 7616): MD5, SHA-256, SHA-512-256, -sess, auth-int,
-//	                          userhash, stale nonces, nextnonce, rspauth (see [Server.Scenarios])
-//	/oauth2/token             client_credentials, password and refresh_token grants (RFC 6749)
-//	/oauth2/revoke            token revocation (RFC 7009)
-//	/oauth2/resource          takes live access tokens of /oauth2/token
-//	/oauth2/resource/admin    the same, with scope admin (else 403 insufficient_scope)
-//	/v2/…, /registry/token    a Docker/OCI registry and its token realm, scopes per repository
-//	/forbidden/, /hidden/     403, and 404 hiding a forbidden resource
-//	/apache/                  valid but unauthorised user: 401 with a fresh challenge
-//	/no-challenge/            401 without WWW-Authenticate
-//	/malformed/<kind>/        broken challenges
-//	/stepup/, /stepup/max-age/  RFC 9470 step-up (acr_values, max_age)
-//	/status/429/, /status/503/  FailFirst refusals with Retry-After, then success
+// Every scenario has its own path, e.g. /basic/ for Basic (RFC 7617) or
+// /digest/sha-256/ for one Digest (RFC 7616) variant, served with and
+// without its trailing slash. GET / lists them all, with the challenge each
+// sends, what it does and how curl reaches it; [Server.Scenarios] returns
+// the same list. Both come from one table in scenarios.go, which is also
+// what routes requests: this comment does not repeat it.
 //
 // With Config.Proxy.Enabled ([ProxyConfig]; the command's -proxy flag) the
 // same listener is also a forward proxy: GET http://127.0.0.1:…/… in
@@ -63,6 +52,14 @@
 // inject token endpoint faults ([Server.SetTokenEndpointFailure]) and assert
 // on the request log ([Server.Requests]), which shows credentials only in
 // redacted form.
+//
+// DPoP (RFC 9449) and private_key_jwt (RFC 7523 §2.2) are checked by the
+// server's own JOSE code, not reauth's: proofs are verified against their
+// jwk (ES256, EdDSA, PS256), jtis of proofs and client assertions are
+// remembered to refuse replays, and /dpop/nonce/… require nonces that
+// rotate (Config.DPoP, [Server.RotateDPoPNonces]). Clients authenticate
+// with assertions when Config.OAuth2.ClientKeys holds their public key.
+// Likewise the server reads Authorization fields with its own parser.
 //
 // Malformed Authorization fields get a clear 400 (or 401) and bounded work:
 // fields over [MaxAuthorizationBytes] are refused unparsed, header sections

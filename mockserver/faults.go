@@ -79,7 +79,7 @@ func (s *Server) applyTokenFailure(w http.ResponseWriter, r *http.Request) bool 
 	return true
 }
 
-// serveStatus is /status/429/ and /status/503/: Config.FailFirst refusals in
+// serveStatus is /status/429/ and /status/503/: Config.Status.FailFirst refusals in
 // a row with Retry-After (RFC 9110 §10.2.3, RFC 6585 §4), then one 200.
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusTooManyRequests
@@ -99,15 +99,15 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		writeOK(w, okInfo{Scenario: "status", Path: r.URL.Path})
 		return
 	}
-	if s.cfg.RetryAfterDate {
-		w.Header().Set("Retry-After", s.clock.Now().Add(s.cfg.RetryAfter).UTC().Format(http.TimeFormat))
+	if s.cfg.Status.RetryAfterDate {
+		w.Header().Set("Retry-After", s.clock.Now().Add(s.cfg.Status.RetryAfter).UTC().Format(http.TimeFormat))
 	} else {
-		w.Header().Set("Retry-After", strconv.FormatInt(lifetimeSeconds(s.cfg.RetryAfter), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(lifetimeSeconds(s.cfg.Status.RetryAfter), 10))
 	}
 	writeText(w, status, http.StatusText(status)+": retry later")
 }
 
-// SetFailFirst changes Config.FailFirst at run time and starts the counts of
+// SetFailFirst changes Config.Status.FailFirst at run time and starts the counts of
 // /status/429/ and /status/503/ again.
 func (s *Server) SetFailFirst(n int) {
 	s.mu.Lock()

@@ -20,6 +20,7 @@ var authPaths = []struct{ method, path string }{
 	{"GET", "/registry/token"}, {"POST", "/registry/token"}, {"GET", "/v2/"}, {"PUT", "/v2/team/app/manifests/x"},
 	{"GET", "/forbidden/"}, {"GET", "/hidden/"}, {"GET", "/apache/"}, {"GET", "/no-challenge/"},
 	{"GET", "/malformed/"}, {"GET", "/stepup/"}, {"GET", "/stepup/max-age/"},
+	{"POST", "/dpop/token"}, {"POST", "/dpop/nonce/token"}, {"GET", "/dpop/resource"}, {"GET", "/dpop/nonce/resource"},
 }
 
 // An Authorization field that breaks the credentials grammar of RFC 9110

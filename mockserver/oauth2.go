@@ -64,7 +64,7 @@ func (s *Server) serveOAuth2Token(w http.ResponseWriter, r *http.Request) {
 		var client string
 		client, e = s.authenticateClient(r, form)
 		if e == nil {
-			e = s.grant(w, form, client)
+			e = s.grant(w, form, client, tokenBinding{})
 		}
 	}
 	if e != nil {
@@ -72,8 +72,19 @@ func (s *Server) serveOAuth2Token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// tokenBinding is what a grant binds its tokens to: nothing (Bearer
+// tokens of /oauth2/token), or a DPoP key (RFC 9449 §5).
+type tokenBinding struct {
+	jkt   string // the thumbprint of the proof's key; "" for Bearer
+	nonce string // the DPoP-Nonce to send with the answer, if any
+}
+
 // grant answers a token request from an authenticated client.
-func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *oauthError {
+func (s *Server) grant(w http.ResponseWriter, form url.Values, client string, bind tokenBinding) *oauthError {
+	audience, tokenType := audienceOAuth2, "Bearer"
+	if bind.jkt != "" {
+		audience, tokenType = audienceDPoP, "DPoP"
+	}
 	now := s.clock.Now()
 	var t issuedToken // the access token to issue
 	withRefresh := false
@@ -81,12 +92,12 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 	case "":
 		return oauthFail(http.StatusBadRequest, "invalid_request", "grant_type is missing")
 	case "client_credentials":
-		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.Scopes)
+		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.OAuth2.Scopes)
 		if e != nil {
 			return e
 		}
 		t = issuedToken{client: client, scopes: scopes, acr: firstField(form.Get("acr_values")), authTime: now}
-		withRefresh = s.cfg.ClientCredentialsRefresh
+		withRefresh = s.cfg.OAuth2.ClientCredentialsRefresh
 	case "password":
 		user := form.Get("username")
 		if user == "" {
@@ -95,7 +106,7 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		if !s.checkPassword(user, form.Get("password")) {
 			return oauthFail(http.StatusBadRequest, "invalid_grant", "wrong username or password")
 		}
-		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.Scopes)
+		scopes, e := s.grantableScopes(form.Get("scope"), s.cfg.OAuth2.Scopes)
 		if e != nil {
 			return e
 		}
@@ -103,7 +114,7 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 		withRefresh = true
 	case "refresh_token":
 		var scopes []string
-		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audienceOAuth2, client, now, func(old issuedToken) (e *oauthError) {
+		old, e := s.redeemRefreshToken(form.Get("refresh_token"), audience, client, now, func(old issuedToken) (e *oauthError) {
 			scopes = old.scopes
 			if form.Has("scope") {
 				// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -115,21 +126,24 @@ func (s *Server) grant(w http.ResponseWriter, form url.Values, client string) *o
 			return e
 		}
 		t = issuedToken{client: client, user: old.user, scopes: scopes, acr: old.acr, authTime: old.authTime}
-		withRefresh = s.cfg.RotateRefreshTokens
+		withRefresh = s.cfg.OAuth2.RotateRefreshTokens
 	default:
 		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "grant_type "+printable(gt)+" is not supported here")
 	}
 
-	t.kind, t.audience, t.issued = accessToken, audienceOAuth2, now
-	t.expires = expiry(now, s.cfg.AccessTokenLifetime)
-	resp := tokenResponse{TokenType: "Bearer", Scope: strings.Join(t.scopes, " ")}
+	t.kind, t.audience, t.issued, t.jkt = accessToken, audience, now, bind.jkt
+	t.expires = expiry(now, s.cfg.OAuth2.AccessTokenLifetime)
+	resp := tokenResponse{TokenType: tokenType, Scope: strings.Join(t.scopes, " ")}
 	resp.AccessToken, resp.ExpiresIn = s.issueAccessToken(client, t, now)
 	if withRefresh {
 		rt := t
-		rt.kind, rt.expires = refreshToken, expiry(now, s.cfg.RefreshTokenLifetime)
+		rt.kind, rt.expires = refreshToken, expiry(now, s.cfg.OAuth2.RefreshTokenLifetime)
 		resp.RefreshToken = s.tokens.issue("mock-rt-", rt)
 	}
 	s.tokenGrants.Add(1)
+	if bind.nonce != "" {
+		w.Header().Set("DPoP-Nonce", bind.nonce)
+	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -150,7 +164,7 @@ func (s *Server) issueAccessToken(client string, t issuedToken, now time.Time) (
 	}
 	tok := s.tokens.issue("mock-at-", t)
 	s.lastAccess[client] = tok
-	return tok, lifetimeSeconds(s.cfg.AccessTokenLifetime)
+	return tok, lifetimeSeconds(s.cfg.OAuth2.AccessTokenLifetime)
 }
 
 // redeemRefreshToken checks a refresh token presented by client, then the
@@ -169,7 +183,7 @@ func (s *Server) redeemRefreshToken(rt, audience, client string, now time.Time, 
 			return issuedToken{}, e
 		}
 	}
-	if ok && s.cfg.RotateRefreshTokens {
+	if ok && s.cfg.OAuth2.RotateRefreshTokens {
 		old, ok = s.tokens.consume(rt, audience, now)
 	}
 	if !ok {
@@ -218,6 +232,12 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (string, *
 	if p != nil {
 		return "", oauthFail(http.StatusBadRequest, "invalid_request", p.msg)
 	}
+	if form.Has("client_assertion_type") || form.Has("client_assertion") {
+		if c != nil || form.Has("client_secret") {
+			return "", oauthFail(http.StatusBadRequest, "invalid_request", "the client authenticated twice: a client assertion and a secret (RFC 6749 §2.3)")
+		}
+		return s.authenticateAssertion(r, form)
+	}
 	id, secret := form.Get("client_id"), form.Get("client_secret")
 	if c != nil {
 		if !c.Is("Basic") {
@@ -243,7 +263,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (string, *
 	} else if id == "" || !form.Has("client_secret") {
 		return "", oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication required: Basic, or client_id and client_secret")
 	}
-	want, ok := s.cfg.Clients[id]
+	want, ok := s.cfg.OAuth2.Clients[id]
 	if !ok || !constantTimeEqual(want, secret) {
 		return "", oauthFail(http.StatusUnauthorized, "invalid_client", "unknown client or wrong client secret")
 	}

@@ -48,7 +48,7 @@ func TestClientCredentialsGrant(t *testing.T) {
 			assert.Equal(t, "Bearer", m["token_type"])
 			assert.Equal(t, float64(3600), m["expires_in"])
 			assert.Equal(t, "read write", m["scope"])
-			assert.NotEmpty(t, m["refresh_token"], "Config.ClientCredentialsRefresh is on by default")
+			assert.NotEmpty(t, m["refresh_token"], "Config.OAuth2.ClientCredentialsRefresh is on by default")
 			assert.Equal(t, before+1, srv.TokenGrants())
 
 			res := get(t, srv.URL()+"/oauth2/resource", bearer(m["access_token"].(string)))
@@ -59,7 +59,7 @@ func TestClientCredentialsGrant(t *testing.T) {
 }
 
 func TestClientCredentialsWithoutRefreshToken(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.ClientCredentialsRefresh = false })
+	srv, _ := newTestServer(t, func(c *Config) { c.OAuth2.ClientCredentialsRefresh = false })
 	m := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})
 	assert.Nil(t, m["refresh_token"], "RFC 6749 §4.4.3")
 }
@@ -127,7 +127,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 }
 
 func TestAccessTokensExpireOnTheClock(t *testing.T) {
-	srv, clock := newTestServer(t, func(c *Config) { c.AccessTokenLifetime = 10 * time.Minute })
+	srv, clock := newTestServer(t, func(c *Config) { c.OAuth2.AccessTokenLifetime = 10 * time.Minute })
 	tok := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
 	clock.Advance(10*time.Minute - time.Second)
 	require.Equal(t, http.StatusOK, get(t, srv.URL()+"/oauth2/resource", bearer(tok)).status)
@@ -186,7 +186,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 }
 
 func TestRefreshTokenBelongsToItsClient(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.Clients["other"] = "other-secret" })
+	srv, _ := newTestServer(t, func(c *Config) { c.OAuth2.Clients["other"] = "other-secret" })
 	rt := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})["refresh_token"].(string)
 	r := postForm(t, srv.URL()+"/oauth2/token", basic("other", "other-secret"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	assert.Equal(t, "invalid_grant", r.json(t)["error"])
@@ -194,7 +194,7 @@ func TestRefreshTokenBelongsToItsClient(t *testing.T) {
 }
 
 func TestRefreshWithoutRotationKeepsTheRefreshToken(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.RotateRefreshTokens = false })
+	srv, _ := newTestServer(t, func(c *Config) { c.OAuth2.RotateRefreshTokens = false })
 	rt := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})["refresh_token"].(string)
 	for range 2 {
 		m := tokenGrant(t, srv, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
@@ -203,7 +203,7 @@ func TestRefreshWithoutRotationKeepsTheRefreshToken(t *testing.T) {
 }
 
 func TestRefreshTokensExpire(t *testing.T) {
-	srv, clock := newTestServer(t, func(c *Config) { c.RefreshTokenLifetime = time.Hour })
+	srv, clock := newTestServer(t, func(c *Config) { c.OAuth2.RefreshTokenLifetime = time.Hour })
 	rt := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})["refresh_token"].(string)
 	clock.Advance(time.Hour)
 	r := postForm(t, srv.URL()+"/oauth2/token", clientBasic(), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
@@ -238,7 +238,7 @@ func TestRevocation(t *testing.T) {
 }
 
 func TestRevocationEndpoint(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.Clients["other"] = "other-secret" })
+	srv, _ := newTestServer(t, func(c *Config) { c.OAuth2.Clients["other"] = "other-secret" })
 	at := tokenGrant(t, srv, url.Values{"grant_type": {"client_credentials"}})["access_token"].(string)
 
 	r := postForm(t, srv.URL()+"/oauth2/revoke", basic("other", "other-secret"), url.Values{"token": {at}})

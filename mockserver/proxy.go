@@ -31,7 +31,7 @@ type ProxyConfig struct {
 	Enabled bool
 	// Schemes are the schemes a 407 challenges for, in this order: "Basic"
 	// (RFC 7617) and "Digest" (RFC 7616: one challenge per
-	// Config.DigestAlgorithms, qop=auth, nonces of its own, and
+	// Config.Digest.Algorithms, qop=auth, nonces of its own, and
 	// Proxy-Authentication-Info with rspauth). Empty means Basic.
 	Schemes []string
 }
@@ -160,8 +160,8 @@ func (s *Server) checkProxyAuthorization(r *http.Request) (*verifiedDigest, *ref
 		return nil, nil
 	case c.Is("Digest") && s.proxyOffers("Digest"):
 		vd, ref := s.verifyDigest(c, r, digestRules{
-			realm: s.Realm(proxyRealmKey), algorithms: s.cfg.DigestAlgorithms,
-			qop: []string{"auth"}, maxUses: s.cfg.NonceMaxUses,
+			realm: s.Realm(proxyRealmKey), algorithms: s.cfg.Digest.Algorithms,
+			qop: []string{"auth"}, maxUses: s.cfg.Digest.NonceMaxUses,
 		})
 		if ref != nil {
 			return nil, ref
@@ -190,7 +190,7 @@ func (s *Server) proxyChallenge(w http.ResponseWriter, stale bool, msg string) {
 		case "Basic":
 			w.Header().Add("Proxy-Authenticate", basicChallenge(realm))
 		case "Digest":
-			for _, c := range s.digestChallenges(realm, s.cfg.DigestAlgorithms, []string{"auth"}, "", false, stale) {
+			for _, c := range s.digestChallenges(realm, s.cfg.Digest.Algorithms, []string{"auth"}, "", false, stale) {
 				w.Header().Add("Proxy-Authenticate", c)
 			}
 		}

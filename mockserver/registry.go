@@ -49,7 +49,7 @@ func (s *Server) serveRegistryToken(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodPost:
-		if st := s.cfg.RegistryTokenPOST; st != 0 {
+		if st := s.cfg.Registry.TokenPOST; st != 0 {
 			if st == http.StatusMethodNotAllowed {
 				w.Header().Set("Allow", http.MethodGet)
 			}
@@ -71,7 +71,7 @@ func (s *Server) serveRegistryToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if svc := q.Get("service"); svc != "" && svc != s.cfg.RegistryService {
+	if svc := q.Get("service"); svc != "" && svc != s.cfg.Registry.Service {
 		writeRegistryError(w, http.StatusBadRequest, "UNSUPPORTED", "unknown service "+printable(svc), nil)
 		return
 	}
@@ -119,7 +119,7 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 	if e != nil {
 		return e
 	}
-	if svc := form.Get("service"); svc != "" && svc != s.cfg.RegistryService {
+	if svc := form.Get("service"); svc != "" && svc != s.cfg.Registry.Service {
 		return oauthFail(http.StatusBadRequest, "invalid_request", "unknown service "+printable(svc))
 	}
 	scope := []string{form.Get("scope")}
@@ -144,7 +144,7 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 			return e
 		}
 		user = old.user
-		if s.cfg.RotateRefreshTokens {
+		if s.cfg.OAuth2.RotateRefreshTokens {
 			refresh = s.issueRegistryRefresh(user, client, now)
 		}
 	case "":
@@ -164,12 +164,12 @@ func (s *Server) registryTokenPOST(w http.ResponseWriter, r *http.Request) *oaut
 func (s *Server) issueRegistryToken(user, client string, access map[string][]string, now time.Time) registryTokenResponse {
 	tok := s.tokens.issue("mock-reg-", issuedToken{
 		kind: accessToken, audience: audienceRegistry, client: client, user: user,
-		access: access, authTime: now, issued: now, expires: expiry(now, s.cfg.RegistryTokenLifetime),
+		access: access, authTime: now, issued: now, expires: expiry(now, s.cfg.Registry.TokenLifetime),
 	})
 	s.registryGrants.Add(1)
 	return registryTokenResponse{
 		AccessToken: tok,
-		ExpiresIn:   lifetimeSeconds(s.cfg.RegistryTokenLifetime),
+		ExpiresIn:   lifetimeSeconds(s.cfg.Registry.TokenLifetime),
 		IssuedAt:    now.UTC().Format(time.RFC3339),
 	}
 }
@@ -177,7 +177,7 @@ func (s *Server) issueRegistryToken(user, client string, access map[string][]str
 func (s *Server) issueRegistryRefresh(user, client string, now time.Time) string {
 	return s.tokens.issue("mock-rrt-", issuedToken{
 		kind: refreshToken, audience: audienceRegistry, client: client, user: user,
-		authTime: now, issued: now, expires: expiry(now, s.cfg.RefreshTokenLifetime),
+		authTime: now, issued: now, expires: expiry(now, s.cfg.OAuth2.RefreshTokenLifetime),
 	})
 }
 
@@ -208,9 +208,9 @@ func (s *Server) registryAccess(user string, scopeParams []string) (map[string][
 }
 
 // registryAllowed reports whether user ("" for anonymous) may take action
-// (pull or push) on repository repo under Config.RegistryRepos.
+// (pull or push) on repository repo under Config.Registry.Repos.
 func (s *Server) registryAllowed(user, repo, action string) bool {
-	acc, ok := s.cfg.RegistryRepos[repo]
+	acc, ok := s.cfg.Registry.Repos[repo]
 	if !ok {
 		return false
 	}
@@ -254,7 +254,7 @@ func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	challenge := func(errCode string) {
-		c := "Bearer realm=" + quote(registryTokenURL(r)) + ",service=" + quote(s.cfg.RegistryService)
+		c := "Bearer realm=" + quote(registryTokenURL(r)) + ",service=" + quote(s.cfg.Registry.Service)
 		if scope != "" {
 			c += ",scope=" + quote(scope)
 		}

@@ -191,7 +191,7 @@ func TestRegistryTokenPOST(t *testing.T) {
 
 func TestRegistryTokenPOSTCanBeRefused(t *testing.T) {
 	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
-		srv, _ := newTestServer(t, func(c *Config) { c.RegistryTokenPOST = status })
+		srv, _ := newTestServer(t, func(c *Config) { c.Registry.TokenPOST = status })
 		r := postForm(t, srv.URL()+"/registry/token", "", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}})
 		assert.Equal(t, status, r.status)
 		if status == http.StatusMethodNotAllowed {

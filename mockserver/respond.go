@@ -17,6 +17,7 @@ type okInfo struct {
 	ACR       string   `json:"acr,omitempty"`
 	Algorithm string   `json:"algorithm,omitempty"`
 	Qop       string   `json:"qop,omitempty"`
+	JKT       string   `json:"jkt,omitempty"` // DPoP: the thumbprint of the key the token is bound to
 }
 
 func okBody(i okInfo) []byte {

@@ -2,6 +2,7 @@ package mockserver
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -44,9 +45,34 @@ type Config struct {
 	// "<key>@reauth.mock", so every scenario is its own protection space.
 	Realms map[string]string
 
-	// BearerTokens maps each static token of /bearer/ to its scopes.
-	BearerTokens map[string][]string
+	// Bearer is /bearer/ (see [BearerConfig]).
+	Bearer BearerConfig
+	// OAuth2 is /oauth2/token, /oauth2/revoke and the resources that take
+	// its tokens (see [OAuth2Config]).
+	OAuth2 OAuth2Config
+	// Digest is /digest/… and the proxy's Digest (see [DigestConfig]).
+	Digest DigestConfig
+	// Registry is /v2/ and /registry/token (see [RegistryConfig]).
+	Registry RegistryConfig
+	// StepUp is /stepup/ (see [StepUpConfig]).
+	StepUp StepUpConfig
+	// DPoP is /dpop/… (see [DPoPConfig]).
+	DPoP DPoPConfig
+	// Status is /status/429/ and /status/503/ (see [StatusConfig]).
+	Status StatusConfig
+	// Proxy makes the server a forward proxy too, on the same listener
+	// (see [ProxyConfig]).
+	Proxy ProxyConfig
+}
 
+// BearerConfig configures /bearer/.
+type BearerConfig struct {
+	// Tokens maps each static token of /bearer/ to its scopes.
+	Tokens map[string][]string
+}
+
+// OAuth2Config configures the OAuth2 token endpoint and its resources.
+type OAuth2Config struct {
 	// Clients maps OAuth2 client_id to client_secret (RFC 6749 §2.3.1).
 	Clients map[string]string
 	// Scopes are the scopes /oauth2/token grants; asking for another gives
@@ -63,56 +89,84 @@ type Config struct {
 	// RotateRefreshTokens makes the refresh_token grant return a new refresh
 	// token and invalidate the one used (RFC 6749 §6, RFC 9700 §4.14.2).
 	RotateRefreshTokens bool
+	// ClientKeys maps client_id to the public key (*ecdsa.PublicKey on
+	// P-256, ed25519.PublicKey or *rsa.PublicKey of at least 2048 bits) its
+	// private_key_jwt client assertions must verify with (RFC 7523 §2.2,
+	// OpenID Connect Core §9). A client listed here may authenticate with
+	// an assertion at /oauth2/token and /dpop/…/token; one also in Clients
+	// may use its secret instead.
+	ClientKeys map[string]crypto.PublicKey
+}
 
-	// DigestAlgorithms are the algorithms /digest/ and the proxy offer, one
+// DPoPConfig configures the DPoP scenarios (RFC 9449) under /dpop/.
+type DPoPConfig struct {
+	// NonceLifetime is how long a DPoP-Nonce the server hands out stays
+	// current. After it the next request gets a new one (a proof with the
+	// old one is answered use_dpop_nonce); 0 means a nonce changes only by
+	// [Server.RotateDPoPNonces].
+	NonceLifetime time.Duration
+	// ProofWindow is how far a proof's iat may be from the server's clock,
+	// either way; 0 means one minute. A proof's jti is remembered for as
+	// long (replays are refused).
+	ProofWindow time.Duration
+}
+
+// DigestConfig configures the Digest scenarios (RFC 7616) and the proxy's
+// Digest challenge.
+type DigestConfig struct {
+	// Algorithms are the algorithms /digest/ and the proxy offer, one
 	// challenge each, in this order (strongest first, RFC 7616 §3.7). Empty
 	// means SHA-256, MD5, which common clients answer correctly (curl before
 	// 8.7 answers SHA-512-256 with a SHA-256 digest); /digest/strongest/ and
 	// /digest/sha-512-256/ offer SHA-512-256.
-	DigestAlgorithms []string
-	// NonceLifetime is how long a Digest nonce is good for; after it the
-	// server answers a correct response with stale=true (RFC 7616 §3.3).
+	Algorithms []string
+	// NonceLifetime is how long a nonce is good for; after it the server
+	// answers a correct response with stale=true (RFC 7616 §3.3).
 	NonceLifetime time.Duration
 	// NonceMaxUses is how many requests one nonce may authenticate before
 	// it is stale.
 	NonceMaxUses int
-	// DigestNextNonce makes Authentication-Info carry a nextnonce.
-	DigestNextNonce bool
-	// DigestWrongRspauth makes Authentication-Info carry a wrong rspauth,
-	// to test a client's check of the server (RFC 7616 §3.5).
-	DigestWrongRspauth bool
-	// DigestStrictNonceCount requires every nc to be greater than any seen
-	// for its nonce. Otherwise any nc not seen before is accepted, however
+	// NextNonce makes Authentication-Info carry a nextnonce.
+	NextNonce bool
+	// WrongRspauth makes Authentication-Info carry a wrong rspauth, to test
+	// a client's check of the server (RFC 7616 §3.5).
+	WrongRspauth bool
+	// StrictNonceCount requires every nc to be greater than any seen for
+	// its nonce. Otherwise any nc not seen before is accepted, however
 	// late, so that concurrent requests sharing a nonce may arrive out of
 	// order; a repeated nc is refused either way (Server.DigestReplays).
-	DigestStrictNonceCount bool
+	StrictNonceCount bool
+}
 
-	// RegistryService is the service of the registry token realm; "" means
+// RegistryConfig configures the Docker/OCI registry (/v2/) and its token
+// realm (/registry/token).
+type RegistryConfig struct {
+	// Service is the service of the token realm; "" means
 	// "registry.reauth.mock".
-	RegistryService string
-	// RegistryRepos are the repositories under /v2/ and who may pull and
-	// push them.
-	RegistryRepos map[string]RepoAccess
-	// RegistryTokenLifetime is the expires_in of registry tokens.
-	RegistryTokenLifetime time.Duration
-	// RegistryTokenPOST is the status a POST to /registry/token gets, so
-	// that a client's fallback to GET can be tested (404 or 405); 0 serves
-	// the OAuth2-style POST.
-	RegistryTokenPOST int
+	Service string
+	// Repos are the repositories under /v2/ and who may pull and push them.
+	Repos map[string]RepoAccess
+	// TokenLifetime is the expires_in of registry tokens.
+	TokenLifetime time.Duration
+	// TokenPOST is the status a POST to /registry/token gets, so that a
+	// client's fallback to GET can be tested (404 or 405); 0 serves the
+	// OAuth2-style POST.
+	TokenPOST int
+}
 
-	// StepUpACR is the acr /stepup/ requires (RFC 9470); "" means
-	// "urn:reauth:mock:mfa".
-	StepUpACR string
-	// StepUpMaxAge is the max_age /stepup/max-age/ requires.
-	StepUpMaxAge time.Duration
+// StepUpConfig configures /stepup/ (RFC 9470).
+type StepUpConfig struct {
+	// ACR is the acr /stepup/ requires; "" means "urn:reauth:mock:mfa".
+	ACR string
+	// MaxAge is the max_age /stepup/max-age/ requires.
+	MaxAge time.Duration
+}
 
-	// Proxy makes the server a forward proxy too, on the same listener
-	// (see [ProxyConfig]).
-	Proxy ProxyConfig
-
-	// FailFirst is how many requests in a row /status/429/ and /status/503/
-	// refuse before one succeeds; the count then starts again. Negative
-	// means they never succeed.
+// StatusConfig configures /status/429/ and /status/503/.
+type StatusConfig struct {
+	// FailFirst is how many requests in a row they refuse before one
+	// succeeds; the count then starts again. Negative means they never
+	// succeed.
 	FailFirst int
 	// RetryAfter is the delay their Retry-After field asks for.
 	RetryAfter time.Duration
@@ -144,28 +198,30 @@ func DefaultConfig() Config {
 			"Jäsøn Doe": "Secret, or not?",
 		},
 		Admins: []string{"alice"},
-		BearerTokens: map[string][]string{
+		Bearer: BearerConfig{Tokens: map[string][]string{
 			"mock-token-read":  {"read"},
 			"mock-token-admin": {"read", "admin"},
+		}},
+		OAuth2: OAuth2Config{
+			Clients:                  map[string]string{"reauth-client": "reauth-secret"},
+			Scopes:                   []string{"read", "write", "admin"},
+			AccessTokenLifetime:      time.Hour,
+			RefreshTokenLifetime:     24 * time.Hour,
+			ClientCredentialsRefresh: true,
+			RotateRefreshTokens:      true,
 		},
-		Clients:                  map[string]string{"reauth-client": "reauth-secret"},
-		Scopes:                   []string{"read", "write", "admin"},
-		AccessTokenLifetime:      time.Hour,
-		RefreshTokenLifetime:     24 * time.Hour,
-		ClientCredentialsRefresh: true,
-		RotateRefreshTokens:      true,
-		DigestAlgorithms:         []string{"SHA-256", "MD5"},
-		NonceLifetime:            5 * time.Minute,
-		RegistryService:          "registry.reauth.mock",
-		RegistryRepos: map[string]RepoAccess{
-			"library/hello": {Public: true, Pull: []string{"*"}, Push: []string{"alice"}},
-			"team/app":      {Pull: []string{"alice", "bob"}, Push: []string{"alice"}},
+		Digest: DigestConfig{Algorithms: []string{"SHA-256", "MD5"}, NonceLifetime: 5 * time.Minute},
+		Registry: RegistryConfig{
+			Service: "registry.reauth.mock",
+			Repos: map[string]RepoAccess{
+				"library/hello": {Public: true, Pull: []string{"*"}, Push: []string{"alice"}},
+				"team/app":      {Pull: []string{"alice", "bob"}, Push: []string{"alice"}},
+			},
+			TokenLifetime: 5 * time.Minute,
 		},
-		RegistryTokenLifetime: 5 * time.Minute,
-		StepUpACR:             "urn:reauth:mock:mfa",
-		StepUpMaxAge:          5 * time.Minute,
-		FailFirst:             2,
-		RetryAfter:            time.Second,
+		StepUp: StepUpConfig{ACR: "urn:reauth:mock:mfa", MaxAge: 5 * time.Minute},
+		DPoP:   DPoPConfig{NonceLifetime: 5 * time.Minute, ProofWindow: time.Minute},
+		Status: StatusConfig{FailFirst: 2, RetryAfter: time.Second},
 	}
 }
 
@@ -189,6 +245,9 @@ type Server struct {
 	tokenGrants    atomic.Int64
 	registryGrants atomic.Int64
 	proxy          proxyState
+	dpopJTIs       *replayStore // DPoP proof jtis
+	assertionJTIs  *replayStore // client assertion jtis
+	dpopNonces     dpopNonces
 
 	httpSrv   *http.Server
 	url       string
@@ -222,7 +281,7 @@ func NewUnstarted(cfg Config) (*Server, error) {
 		clock:          cfg.Clock,
 		fingerprintKey: make([]byte, 32),
 		lastAccess:     map[string]string{},
-		failFirst:      cfg.FailFirst,
+		failFirst:      cfg.Status.FailFirst,
 		failCount:      map[string]int{},
 		done:           make(chan struct{}),
 	}
@@ -232,6 +291,7 @@ func NewUnstarted(cfg Config) (*Server, error) {
 	rand.Read(s.fingerprintKey)
 	s.tokens.m = map[string]*issuedToken{}
 	s.nonces.m = map[string]*nonceState{}
+	s.dpopJTIs, s.assertionJTIs = newReplayStore(), newReplayStore()
 	s.mux = s.routes()
 	if cfg.Proxy.Enabled {
 		s.initProxy()
@@ -323,17 +383,18 @@ func cloneConfig(cfg Config) Config {
 	cfg.Users = maps.Clone(cfg.Users)
 	cfg.Admins = slices.Clone(cfg.Admins)
 	cfg.Realms = maps.Clone(cfg.Realms)
-	cfg.BearerTokens = maps.Clone(cfg.BearerTokens)
-	for k, v := range cfg.BearerTokens {
-		cfg.BearerTokens[k] = slices.Clone(v)
+	cfg.Bearer.Tokens = maps.Clone(cfg.Bearer.Tokens)
+	for k, v := range cfg.Bearer.Tokens {
+		cfg.Bearer.Tokens[k] = slices.Clone(v)
 	}
-	cfg.Clients = maps.Clone(cfg.Clients)
-	cfg.Scopes = slices.Clone(cfg.Scopes)
-	cfg.DigestAlgorithms = slices.Clone(cfg.DigestAlgorithms)
+	cfg.OAuth2.Clients = maps.Clone(cfg.OAuth2.Clients)
+	cfg.OAuth2.ClientKeys = maps.Clone(cfg.OAuth2.ClientKeys)
+	cfg.OAuth2.Scopes = slices.Clone(cfg.OAuth2.Scopes)
+	cfg.Digest.Algorithms = slices.Clone(cfg.Digest.Algorithms)
 	cfg.Proxy.Schemes = slices.Clone(cfg.Proxy.Schemes)
-	cfg.RegistryRepos = maps.Clone(cfg.RegistryRepos)
-	for k, v := range cfg.RegistryRepos {
-		cfg.RegistryRepos[k] = RepoAccess{Public: v.Public, Pull: slices.Clone(v.Pull), Push: slices.Clone(v.Push)}
+	cfg.Registry.Repos = maps.Clone(cfg.Registry.Repos)
+	for k, v := range cfg.Registry.Repos {
+		cfg.Registry.Repos[k] = RepoAccess{Public: v.Public, Pull: slices.Clone(v.Pull), Push: slices.Clone(v.Push)}
 	}
 	return cfg
 }
@@ -344,18 +405,26 @@ func validate(cfg *Config) error {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	if len(cfg.DigestAlgorithms) == 0 {
-		cfg.DigestAlgorithms = []string{"SHA-256", "MD5"}
+	if len(cfg.Digest.Algorithms) == 0 {
+		cfg.Digest.Algorithms = []string{"SHA-256", "MD5"}
 	}
-	if cfg.RegistryService == "" {
-		cfg.RegistryService = "registry.reauth.mock"
+	if cfg.Registry.Service == "" {
+		cfg.Registry.Service = "registry.reauth.mock"
 	}
-	if cfg.StepUpACR == "" {
-		cfg.StepUpACR = "urn:reauth:mock:mfa"
+	if cfg.DPoP.ProofWindow <= 0 {
+		cfg.DPoP.ProofWindow = time.Minute
 	}
-	for _, a := range cfg.DigestAlgorithms {
+	for id, k := range cfg.OAuth2.ClientKeys {
+		if err := checkClientKey(k); err != nil {
+			return fmt.Errorf("config: OAuth2.ClientKeys[%q]: %v", id, err)
+		}
+	}
+	if cfg.StepUp.ACR == "" {
+		cfg.StepUp.ACR = "urn:reauth:mock:mfa"
+	}
+	for _, a := range cfg.Digest.Algorithms {
 		if _, ok := findDigestAlgorithm(a); !ok {
-			return fmt.Errorf("config: DigestAlgorithms: unknown algorithm %q", a)
+			return fmt.Errorf("config: Digest.Algorithms: unknown algorithm %q", a)
 		}
 	}
 	for user, password := range cfg.Users {
@@ -371,7 +440,7 @@ func validate(cfg *Config) error {
 			return fmt.Errorf("config: Realms[%q]: realm has a control character or is not UTF-8", key)
 		}
 	}
-	for _, v := range []string{cfg.RegistryService, cfg.StepUpACR} {
+	for _, v := range []string{cfg.Registry.Service, cfg.StepUp.ACR} {
 		if !fieldSafe(v) {
 			return fmt.Errorf("config: %q has a control character or is not UTF-8", v)
 		}
@@ -389,8 +458,8 @@ func validate(cfg *Config) error {
 			return fmt.Errorf("config: Proxy.Schemes: %q is not Basic or Digest", scheme)
 		}
 	}
-	if p := cfg.RegistryTokenPOST; p != 0 && (p < 400 || p > 599) {
-		return fmt.Errorf("config: RegistryTokenPOST: %d is not a 4xx or 5xx status", p)
+	if p := cfg.Registry.TokenPOST; p != 0 && (p < 400 || p > 599) {
+		return fmt.Errorf("config: Registry.TokenPOST: %d is not a 4xx or 5xx status", p)
 	}
 	return nil
 }

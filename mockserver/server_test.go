@@ -46,7 +46,7 @@ func TestClocks(t *testing.T) {
 // /bearer or /digest/sha-256 reaches the scenario itself, not a 307 to it
 // or a 404, and gets what the listed path gets.
 func TestEveryScenarioPathWorksWithAndWithoutTheTrailingSlash(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.FailFirst = -1 }) // /status/…: always the same answer
+	srv, _ := newTestServer(t, func(c *Config) { c.Status.FailFirst = -1 }) // /status/…: always the same answer
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(t *testing.T, path, authorization string) (int, http.Header, Request) {
 		t.Helper()

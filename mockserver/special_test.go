@@ -143,10 +143,10 @@ func TestFailFirstIsSetAtRunTime(t *testing.T) {
 }
 
 func TestRetryAfterForms(t *testing.T) {
-	srv, _ := newTestServer(t, func(c *Config) { c.RetryAfter = 1500 * time.Millisecond })
+	srv, _ := newTestServer(t, func(c *Config) { c.Status.RetryAfter = 1500 * time.Millisecond })
 	assert.Equal(t, "2", get(t, srv.URL()+"/status/429/", "").header.Get("Retry-After"), "delay-seconds, rounded up")
 
-	srv, clock := newTestServer(t, func(c *Config) { c.RetryAfterDate = true; c.RetryAfter = time.Minute })
+	srv, clock := newTestServer(t, func(c *Config) { c.Status.RetryAfterDate = true; c.Status.RetryAfter = time.Minute })
 	r := get(t, srv.URL()+"/status/503/", "")
 	when, err := http.ParseTime(r.header.Get("Retry-After"))
 	require.NoError(t, err)

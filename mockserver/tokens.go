@@ -21,6 +21,7 @@ const (
 const (
 	audienceOAuth2   = "oauth2"
 	audienceRegistry = "registry"
+	audienceDPoP     = "dpop" // DPoP-bound OAuth2 tokens of /dpop/…/token
 )
 
 // issuedToken is what the server remembers of a token it issued. It is
@@ -37,6 +38,7 @@ type issuedToken struct {
 	issued   time.Time
 	expires  time.Time // zero: never
 	revoked  bool
+	jkt      string // DPoP: the thumbprint of the key the token is bound to (RFC 9449 §6)
 }
 
 type tokenStore struct {
@@ -129,7 +131,7 @@ func (s *Server) RevokeAccessToken(tok string) bool { return s.tokens.revoke(tok
 func (s *Server) RevokeRefreshToken(tok string) bool { return s.tokens.revoke(tok, refreshToken) }
 
 // RevokeAll revokes every access and refresh token issued so far. The static
-// tokens of Config.BearerTokens stay good.
+// tokens of Config.Bearer.Tokens stay good.
 func (s *Server) RevokeAll() { s.tokens.revokeAll() }
 
 // expiry returns the end of a lifetime starting at now; zero for none.

@@ -22,6 +22,8 @@ targets=(
   ".            FuzzRegistryTokenRealm"
   ".            FuzzParseTokenResponse"
   "./mockserver FuzzMockAuthorization"
+  "./mockserver FuzzParseCredentials"
+  "./mockserver FuzzDPoPProof"
 )
 
 for entry in "${targets[@]}"; do

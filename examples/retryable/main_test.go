@@ -36,7 +36,7 @@ func TestRetryableRunsAgainstTheInProcessMockByDefault(t *testing.T) {
 }
 
 func TestRetryableRetries429UntilSuccess(t *testing.T) {
-	srv := newMock(t, func(c *mockserver.Config) { c.FailFirst, c.RetryAfter = 1, 0 })
+	srv := newMock(t, func(c *mockserver.Config) { c.Status.FailFirst, c.Status.RetryAfter = 1, 0 })
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"-url", srv.URL() + "/status/429/"}, &out))
 	reqs := srv.RequestsTo("/status/429/")
@@ -54,7 +54,7 @@ func TestRetryableNeverRetriesForbidden(t *testing.T) {
 }
 
 func TestRetryableGivesUpAfterItsRetries(t *testing.T) {
-	srv := newMock(t, func(c *mockserver.Config) { c.FailFirst, c.RetryAfter = -1, 0 })
+	srv := newMock(t, func(c *mockserver.Config) { c.Status.FailFirst, c.Status.RetryAfter = -1, 0 })
 	err := run([]string{"-url", srv.URL() + "/status/503/", "-retries", "1"}, &bytes.Buffer{})
 	require.Error(t, err)
 	assert.Len(t, srv.RequestsTo("/status/503/"), 2)

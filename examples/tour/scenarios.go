@@ -161,16 +161,23 @@ func scenarios() []scenario {
 	list = append(list,
 		scenario{path: "/stepup/", creds: oauth2TokenAsBearer,
 			want: fails(1, reauth.ErrUnauthorized, reauth.ErrNoCredentials).
-				and(bearerErrorIs("acr_values", func(b reauth.BearerError) string { return b.ACRValues }, defaults.StepUpACR)),
+				and(bearerErrorIs("acr_values", func(b reauth.BearerError) string { return b.ACRValues }, defaults.StepUp.ACR)),
 			shows: "RFC 9470: the acr asked for is surfaced"},
 		scenario{variant: "token too old", path: "/stepup/max-age/", creds: oauth2TokenAsBearer,
 			before: func(e *env, _ int) error {
-				e.clock.Advance(e.cfg.StepUpMaxAge + time.Second) // the token's authentication is now too old
+				e.clock.Advance(e.cfg.StepUp.MaxAge + time.Second) // the token's authentication is now too old
 				return nil
 			},
 			want: fails(1, reauth.ErrUnauthorized, reauth.ErrNoCredentials).
-				and(bearerErrorIs("max_age", func(b reauth.BearerError) string { return b.MaxAge }, strconv.Itoa(int(defaults.StepUpMaxAge.Seconds())))),
+				and(bearerErrorIs("max_age", func(b reauth.BearerError) string { return b.MaxAge }, strconv.Itoa(int(defaults.StepUp.MaxAge.Seconds())))),
 			shows: "RFC 9470: max_age is surfaced"},
+		// DPoP (RFC 9449) is issue 15: the mock serves it, reauth not yet.
+		scenario{path: "/dpop/resource", needs: "reauth.OAuth2Options.DPoP (RFC 9449)",
+			want:  succeeds(http.StatusOK, 1),
+			shows: "a DPoP-bound token with a proof per request"},
+		scenario{path: "/dpop/nonce/resource", needs: "reauth.OAuth2Options.DPoP (RFC 9449)",
+			want:  succeeds(http.StatusOK, 2),
+			shows: "use_dpop_nonce: the same token, a new proof"},
 		scenario{path: "/status/429/", creds: basic(alice, alicePassword), retrying: true,
 			want:  succeeds(http.StatusOK, 2).and(retryAfterHonoured),
 			shows: "NewClient waits as asked, then succeeds"},

@@ -33,9 +33,9 @@ type env struct {
 func newEnv() (*env, error) {
 	cfg := mockserver.DefaultConfig()
 	clock := mockserver.NewManualClock(time.Now())
-	cfg.Clock = clock            // moved on by the max_age step-up scenario
-	cfg.FailFirst = 1            // one 429 or 503 before success …
-	cfg.RetryAfter = time.Second // … with the shortest Retry-After delay-seconds can say
+	cfg.Clock = clock                   // moved on by the max_age step-up scenario
+	cfg.Status.FailFirst = 1            // one 429 or 503 before success …
+	cfg.Status.RetryAfter = time.Second // … with the shortest Retry-After delay-seconds can say
 	srv, err := mockserver.NewUnstarted(cfg)
 	if err != nil {
 		return nil, err
