@@ -43,4 +43,3 @@ func TestFileStoreModes(t *testing.T) {
 	require.Error(t, err, "a directory others can read is refused")
 	assert.Contains(t, err.Error(), "chmod 700")
 }
-
