@@ -76,12 +76,21 @@ type TokenStore interface {
 // StoredToken is the entry a [TokenStore] holds for a key: an OAuth2 token
 // and what identifies the exact token held.
 type StoredToken struct {
-	AccessToken  string
-	TokenType    string
-	Expiry       time.Time // zero: unknown
-	RefreshToken string    // the latest one: a rotation by one process is seen by all
-	Scopes       []string  // the scopes granted, if the endpoint said
-	DPoPJKT      string    // the RFC 7638 thumbprint of the DPoP key the token is bound to, if any
+	// AccessToken is the token sent to the resource server; empty once the
+	// token was invalidated.
+	AccessToken string
+	// TokenType is the token_type the endpoint gave, e.g. "Bearer" or "DPoP".
+	TokenType string
+	// Expiry is when the access token expires; zero: unknown.
+	Expiry time.Time
+	// RefreshToken is the latest refresh token: a rotation by one process
+	// is seen by all.
+	RefreshToken string
+	// Scopes are the scopes granted, if the endpoint said.
+	Scopes []string
+	// DPoPJKT is the RFC 7638 thumbprint of the DPoP key the token is bound
+	// to (RFC 9449 §6); empty without DPoP.
+	DPoPJKT string
 	// Version is set by the store: it grows with every CompareAndSwap.
 	Version uint64
 }
@@ -107,11 +116,17 @@ var (
 // TokenIdentity is what makes two tokens interchangeable: the same token
 // endpoint, client, scopes, audience and DPoP key.
 type TokenIdentity struct {
-	TokenURL       string
-	ClientID       string
-	Scopes         []string // order and duplicates do not matter
-	Audience       string
-	DPoPThumbprint string // RFC 7638 thumbprint of the DPoP public key; empty without DPoP
+	// TokenURL is the token endpoint.
+	TokenURL string
+	// ClientID is the OAuth2 client.
+	ClientID string
+	// Scopes are the scopes asked for; order and duplicates do not matter.
+	Scopes []string
+	// Audience is the audience or resource asked for (RFC 8707), if any.
+	Audience string
+	// DPoPThumbprint is the RFC 7638 thumbprint of the DPoP public key;
+	// empty without DPoP.
+	DPoPThumbprint string
 }
 
 // StoreKey returns the key under which a [TokenStore] holds the token of id:

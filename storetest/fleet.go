@@ -43,18 +43,24 @@ const (
 type FleetConfig struct {
 	// Program is the package to build (a path go build accepts from the
 	// test's directory) whose main opens the store and calls [FleetMember].
-	Program    string
-	Processes  int
+	Program string
+	// Processes is how many processes share the store (N).
+	Processes int
+	// Goroutines is how many goroutines of each process need the token.
 	Goroutines int
-	Rounds     int
+	// Rounds is how many revocations and expiries (alternating) to run.
+	Rounds int
 	// Env is added to each process's environment (where the store is).
 	Env []string
 }
 
 // FleetResult is what the token endpoint counted.
 type FleetResult struct {
-	Fetches  map[int]int // per round
-	Elapsed  time.Duration
+	// Fetches counts the token fetches of each round.
+	Fetches map[int]int
+	// Elapsed is the wall time of the whole run, for the report only.
+	Elapsed time.Duration
+	// PerRound is Elapsed divided by the rounds.
 	PerRound time.Duration
 }
 
