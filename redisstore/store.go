@@ -26,8 +26,8 @@ import (
 // the script is not cached), so they are atomic in Redis. Entries expire an
 // hour after their access token does, or 30 days after the last write when
 // they hold a refresh token, so tokens that nobody asks for do not
-// accumulate. A Redis Cluster needs the three keys of one k in one slot:
-// put a hash tag in the prefix, e.g. "{reauth}:".
+// accumulate. Each command and script touches a single key, so the Store
+// works on a Redis Cluster as it is.
 //
 // Set the fields before the first use; a Store is safe for concurrent use.
 type Store struct {
