@@ -24,7 +24,7 @@ import (
 func TestDPoPProofVerifiesForEachKeyType(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA", "PS256"} {
 		t.Run(alg, func(t *testing.T) {
-			key := testKey(t, alg)
+			key := dpopTestKey(t, alg)
 			before := time.Now().Unix()
 			proof, err := DPoPProof(key, "POST", "HTTPS://API.Example.COM:443/v1/items?secret=q#frag", "the-access-token", "server-nonce_1")
 			require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestDPoPProofVerifiesForEachKeyType(t *testing.T) {
 }
 
 func TestDPoPProofOmitsAthAndNonceWhenEmpty(t *testing.T) {
-	proof, err := DPoPProof(testKey(t, "ES256"), "GET", "http://127.0.0.1:8080", "", "")
+	proof, err := DPoPProof(dpopTestKey(t, "ES256"), "GET", "http://127.0.0.1:8080", "", "")
 	require.NoError(t, err)
 	jws, err := verifyJWS(proof, nil)
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestDPoPProofTargetURI(t *testing.T) {
 		{"https://example.com/a%20b/%2F", "https://example.com/a%20b/%2F"},
 		{"https://[::1]:8443/x?", "https://[::1]:8443/x"},
 	} {
-		proof, err := DPoPProof(testKey(t, "EdDSA"), "GET", tc.in, "", "")
+		proof, err := DPoPProof(dpopTestKey(t, "EdDSA"), "GET", tc.in, "", "")
 		require.NoError(t, err, tc.in)
 		jws, err := verifyJWS(proof, nil)
 		require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestDPoPProofTargetURI(t *testing.T) {
 }
 
 func TestDPoPProofRefusesBadInput(t *testing.T) {
-	key := testKey(t, "ES256")
+	key := dpopTestKey(t, "ES256")
 	for _, tc := range []struct {
 		name, method, url, nonce, want string
 	}{
@@ -176,7 +176,7 @@ func TestJWKThumbprintRFC7638(t *testing.T) {
 // §3.2 order.
 func TestJWKThumbprintMatchesHeaderKey(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
-		key := testKey(t, alg)
+		key := dpopTestKey(t, alg)
 		proof, err := DPoPProof(key, "GET", "https://a.example/", "", "")
 		require.NoError(t, err)
 		jws, err := verifyJWS(proof, nil)
@@ -217,25 +217,25 @@ func (k valueSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, e
 
 func TestDPoPProofWorksWithAnySigner(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA", "PS256"} {
-		kms := &kmsSigner{inner: testKey(t, alg)}
+		kms := &kmsSigner{inner: dpopTestKey(t, alg)}
 		for range 3 {
 			proof, err := DPoPProof(kms, "GET", "https://a.example/", "tok", "")
 			require.NoError(t, err, alg)
-			_, err = verifyJWS(proof, testKey(t, alg).Public())
+			_, err = verifyJWS(proof, dpopTestKey(t, alg).Public())
 			require.NoError(t, err, alg)
 		}
 		assert.Equal(t, int32(1), kms.publics.Load(), "%s: the header of a pointer signer is worked out once", alg)
 
-		proof, err := DPoPProof(valueSigner{testKey(t, alg)}, "GET", "https://a.example/", "tok", "")
+		proof, err := DPoPProof(valueSigner{dpopTestKey(t, alg)}, "GET", "https://a.example/", "tok", "")
 		require.NoError(t, err, alg)
-		_, err = verifyJWS(proof, testKey(t, alg).Public())
+		_, err = verifyJWS(proof, dpopTestKey(t, alg).Public())
 		require.NoError(t, err, alg)
 	}
 }
 
 func TestDPoPKeyCacheIsBounded(t *testing.T) {
 	for range 3 * maxCachedKeys {
-		k := &kmsSigner{inner: testKey(t, "EdDSA")}
+		k := &kmsSigner{inner: dpopTestKey(t, "EdDSA")}
 		_, err := DPoPProof(k, "GET", "https://a.example/", "", "")
 		require.NoError(t, err)
 		_, seed, err := ed25519.GenerateKey(rand.Reader)
@@ -248,19 +248,19 @@ func TestDPoPKeyCacheIsBounded(t *testing.T) {
 	assert.LessOrEqual(t, len(jwsKeys.byPointer)+len(jwsKeys.byEd25519), maxCachedKeys)
 }
 
-// failingSigner fails to sign with an error that carries reauth's prefix.
-type failingSigner struct{ crypto.Signer }
+// offlineSigner fails to sign with an error that carries reauth's prefix.
+type offlineSigner struct{ crypto.Signer }
 
-func (f failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
-	return nil, errorString("reauth: the HSM is offline")
+func (f offlineSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, dpopTestError("reauth: the HSM is offline")
 }
 
-type errorString string
+type dpopTestError string
 
-func (e errorString) Error() string { return string(e) }
+func (e dpopTestError) Error() string { return string(e) }
 
 func TestDPoPProofSignerErrorHasOnePrefix(t *testing.T) {
-	_, err := DPoPProof(failingSigner{testKey(t, "ES256")}, "GET", "https://a.example/", "", "")
+	_, err := DPoPProof(offlineSigner{dpopTestKey(t, "ES256")}, "GET", "https://a.example/", "", "")
 	require.Error(t, err)
 	assert.Equal(t, "reauth: signing with the ES256 key: the HSM is offline", err.Error())
 }
@@ -288,7 +288,7 @@ func TestRawECDSASignatureRefusesMalformedDER(t *testing.T) {
 
 func BenchmarkDPoPProof(b *testing.B) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
-		key := testKeys()[alg]
+		key := dpopTestKeys()[alg]
 		b.Run(alg, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

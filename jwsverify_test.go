@@ -140,7 +140,7 @@ func publicKeyFromJWK(jwk map[string]any) (crypto.PublicKey, error) {
 
 // testKeys are one key of each kind DPoPProof signs with; the RSA key is
 // made once, as making it is slow.
-var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
+var dpopTestKeys = sync.OnceValue(func() map[string]crypto.Signer {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		panic(err)
@@ -156,9 +156,9 @@ var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
 	return map[string]crypto.Signer{"ES256": ec, "EdDSA": ed, "PS256": rk}
 })
 
-func testKey(t *testing.T, alg string) crypto.Signer {
+func dpopTestKey(t *testing.T, alg string) crypto.Signer {
 	t.Helper()
-	k := testKeys()[alg]
+	k := dpopTestKeys()[alg]
 	require.NotNil(t, k, alg)
 	return k
 }
