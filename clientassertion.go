@@ -29,6 +29,15 @@ type clientKey struct {
 	clientID string // iss and sub
 }
 
+// String describes c without its key: a formatted clientKey must not print
+// an Ed25519 private key, which is a byte slice.
+func (c clientKey) String() string {
+	return fmt.Sprintf("private_key_jwt client %q (kid %q)", c.clientID, c.keyID)
+}
+
+// GoString is String, for %#v.
+func (c clientKey) GoString() string { return c.String() }
+
 // assertion returns a client assertion for a request to the token endpoint
 // tokenURL (RFC 7523 §3): iss = sub = the client ID, aud the token
 // endpoint, a unique jti, iat now and exp a minute later.

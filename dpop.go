@@ -215,8 +215,12 @@ func rawECDSASignature(der []byte) ([]byte, error) {
 // base64url without padding): what a server binds DPoP tokens to (the jkt
 // of RFC 9449 §6) and a common key ID. pub is an *ecdsa.PublicKey on P-256,
 // an ed25519.PublicKey or an *rsa.PublicKey of at least 2048 bits, the keys
-// [DPoPProof] signs with.
+// [DPoPProof] signs with; for a private key (a [crypto.Signer]) it is the
+// thumbprint of its public key.
 func JWKThumbprint(pub crypto.PublicKey) (string, error) {
+	if s, ok := pub.(crypto.Signer); ok {
+		pub = s.Public() // a private key: its public half
+	}
 	k, err := jwsKeyOf(pub)
 	if err != nil {
 		return "", err

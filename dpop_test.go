@@ -270,9 +270,9 @@ func TestRawECDSASignatureRefusesMalformedDER(t *testing.T) {
 		nil,
 		{0x30, 0x00},
 		{0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01},
-		{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x02, 0x01},       // s runs past the end
-		{0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00}, // trailing byte
-		{0x30, 0x06, 0x02, 0x00, 0x02, 0x02, 0x01, 0x01},       // empty r
+		{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x02, 0x01},                                                               // s runs past the end
+		{0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00},                                                         // trailing byte
+		{0x30, 0x06, 0x02, 0x00, 0x02, 0x02, 0x01, 0x01},                                                               // empty r
 		append([]byte{0x30, 0x26, 0x02, 0x21}, append(append([]byte{0x01}, make([]byte, 32)...), 0x02, 0x01, 0x01)...), // r of 33 significant bytes
 	} {
 		_, err := rawECDSASignature(der)
@@ -297,5 +297,16 @@ func BenchmarkDPoPProof(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestJWKThumbprintOfAPrivateKeyIsItsPublicKeys(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA", "PS256"} {
+		key := dpopTestKey(t, alg)
+		a, err := JWKThumbprint(key)
+		require.NoError(t, err)
+		b, err := JWKThumbprint(key.Public())
+		require.NoError(t, err)
+		assert.Equal(t, b, a, alg)
 	}
 }

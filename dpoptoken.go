@@ -101,6 +101,21 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// String describes t without its keys (see clientKey.String).
+func (t *tokenTransport) String() string {
+	s := "reauth token transport"
+	if t.dpop != nil {
+		s += " with DPoP"
+	}
+	if t.client != nil {
+		s += " for " + t.client.String()
+	}
+	return s
+}
+
+// GoString is String, for %#v.
+func (t *tokenTransport) GoString() string { return t.String() }
+
 func (t *tokenTransport) baseRT() http.RoundTripper {
 	if t.base != nil {
 		return t.base

@@ -3,6 +3,7 @@ package reauth
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -305,4 +306,20 @@ func TestTokenTransportBodyReadError(t *testing.T) {
 	_, err = (&tokenTransport{dpop: dpopTestKey(t, "ES256")}).RoundTrip(req)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "broken body")
+}
+
+func TestTokenTransportPrintsNoKey(t *testing.T) {
+	ed := dpopTestKey(t, "EdDSA").(ed25519.PrivateKey)
+	ck := &clientKey{key: ed, keyID: "k1", clientID: "c1"}
+	tt := &tokenTransport{dpop: ed, client: ck}
+	for _, s := range []string{
+		fmt.Sprintf("%v %+v %#v %s", tt, tt, tt, tt),
+		fmt.Sprintf("%v %+v %#v %s", ck, ck, ck, ck),
+		fmt.Sprintf("%v %+v %#v", *ck, *ck, *ck),
+	} {
+		for _, secret := range []string{fmt.Sprintf("%v", []byte(ed[:32])), fmt.Sprintf("%#v", []byte(ed[:32])), fmt.Sprintf("%x", []byte(ed[:32])), fmt.Sprint(ed[0], " ", ed[1], " ", ed[2])} {
+			assert.NotContains(t, s, strings.Trim(secret, "[]{}"))
+		}
+	}
+	assert.Equal(t, `reauth token transport with DPoP for private_key_jwt client "c1" (kid "k1")`, tt.String())
 }
