@@ -2,6 +2,7 @@ package reauth
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -117,11 +118,10 @@ func publicKeyFromJWK(jwk map[string]any) (crypto.PublicKey, error) {
 		if jwk["crv"] != "P-256" || len(x) != 32 || len(y) != 32 {
 			return nil, fmt.Errorf("EC jwk: crv %v, x %d bytes, y %d bytes", jwk["crv"], len(x), len(y))
 		}
-		k := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-		if !k.Curve.IsOnCurve(k.X, k.Y) {
+		if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
 			return nil, fmt.Errorf("EC jwk: the point is not on P-256")
 		}
-		return k, nil
+		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
 	case "OKP":
 		x := b("x")
 		if jwk["crv"] != "Ed25519" || len(x) != ed25519.PublicKeySize {
