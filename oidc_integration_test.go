@@ -63,10 +63,12 @@ func (p oidcPeer) clientKey(t *testing.T, file string) crypto.Signer {
 	return k.(crypto.Signer)
 }
 
-// tokenRequests is the number of token requests the peer has seen.
-func (p oidcPeer) tokenRequests(t *testing.T) int {
+// tokenRequests is the number of token requests of client the peer has
+// seen. Each test uses clients no test running at the same time uses
+// (integration/ runs beside this package).
+func (p oidcPeer) tokenRequests(t *testing.T, client string) int {
 	t.Helper()
-	resp, err := http.Get(p.origin + "/counts")
+	resp, err := http.Get(p.origin + "/counts?client_id=" + url.QueryEscape(client))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var c map[string]int
@@ -109,11 +111,11 @@ func TestOIDCTokenEndpointNonce(t *testing.T) {
 	cfg := &clientcredentials.Config{ClientID: "dpop-client", ClientSecret: "dpop-client-secret-1", TokenURL: p.origin + "/token", AuthStyle: oauth2.AuthStyleInHeader}
 
 	for i, want := range []int{2, 1, 1} {
-		before := p.tokenRequests(t)
+		before := p.tokenRequests(t, "dpop-client")
 		tok, err := cfg.Token(ctx)
 		require.NoError(t, err, "fetch %d", i+1)
 		assert.Equal(t, "DPoP", tok.TokenType)
-		assert.Equal(t, want, p.tokenRequests(t)-before, "fetch %d", i+1)
+		assert.Equal(t, want, p.tokenRequests(t, "dpop-client")-before, "fetch %d", i+1)
 		if i == 0 {
 			jkt, err := JWKThumbprint(key.Public())
 			require.NoError(t, err)
@@ -133,7 +135,7 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		Credentials: ClientCredentials(cfg, OAuth2Options{HTTPClient: &http.Client{Transport: tt}}),
 		Origins:     []string{p.origin},
 	}}
-	before := p.tokenRequests(t)
+	before := p.tokenRequests(t, "pkjwt-es256-client")
 	for range 2 {
 		resp, err := c.Get(p.origin + "/resource")
 		require.NoError(t, err)
@@ -142,17 +144,17 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 		assert.JSONEq(t, `{"client_id":"pkjwt-es256-client","token_type":"Bearer"}`, string(body))
 	}
-	assert.Equal(t, 1, p.tokenRequests(t)-before)
+	assert.Equal(t, 1, p.tokenRequests(t, "pkjwt-es256-client")-before)
 
 	// A wrong key is refused once, with no retry.
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	before = p.tokenRequests(t)
+	before = p.tokenRequests(t, "pkjwt-es256-client")
 	_, err = cfg.Token(withTokenClient(&tokenTransport{client: &clientKey{key: other, clientID: "pkjwt-es256-client"}}))
 	var re *oauth2.RetrieveError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "invalid_client", re.ErrorCode)
-	assert.Equal(t, 1, p.tokenRequests(t)-before)
+	assert.Equal(t, 1, p.tokenRequests(t, "pkjwt-es256-client")-before)
 }
 
 // TestOIDCPrivateKeyJWTWithDPoP: an Ed25519 client assertion and a DPoP
@@ -167,11 +169,11 @@ func TestOIDCPrivateKeyJWTWithDPoP(t *testing.T) {
 	ctx := withTokenClient(tt)
 	cfg := &clientcredentials.Config{ClientID: "pkjwt-eddsa-client", TokenURL: p.origin + "/token", AuthStyle: oauth2.AuthStyleInParams}
 	for i, want := range []int{2, 1} {
-		before := p.tokenRequests(t)
+		before := p.tokenRequests(t, "pkjwt-eddsa-client")
 		tok, err := cfg.Token(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, "DPoP", tok.TokenType)
-		assert.Equal(t, want, p.tokenRequests(t)-before, "fetch %d", i+1)
+		assert.Equal(t, want, p.tokenRequests(t, "pkjwt-eddsa-client")-before, "fetch %d", i+1)
 	}
 
 	// Refresh, twice: rotated each time, one request each (the nonce is known).
@@ -185,22 +187,22 @@ func TestOIDCPrivateKeyJWTWithDPoP(t *testing.T) {
 	rcfg := &oauth2.Config{ClientID: "pkjwt-eddsa-client", Endpoint: oauth2.Endpoint{TokenURL: p.origin + "/token", AuthStyle: oauth2.AuthStyleInParams}}
 	rt := minted.RefreshToken
 	for i := range 2 {
-		before := p.tokenRequests(t)
+		before := p.tokenRequests(t, "pkjwt-eddsa-client")
 		tok, err := rcfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 		require.NoError(t, err, "refresh %d", i+1)
 		assert.Equal(t, "DPoP", tok.TokenType)
 		assert.NotEqual(t, rt, tok.RefreshToken, "rotated")
-		assert.Equal(t, 1, p.tokenRequests(t)-before, "refresh %d", i+1)
+		assert.Equal(t, 1, p.tokenRequests(t, "pkjwt-eddsa-client")-before, "refresh %d", i+1)
 		rt = tok.RefreshToken
 	}
 
 	// The client must use DPoP: without a proof the grant is refused, once.
-	before := p.tokenRequests(t)
+	before := p.tokenRequests(t, "pkjwt-eddsa-client")
 	_, err = cfg.Token(withTokenClient(&tokenTransport{client: tt.client}))
 	var re *oauth2.RetrieveError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "invalid_grant", re.ErrorCode)
-	assert.Equal(t, 1, p.tokenRequests(t)-before)
+	assert.Equal(t, 1, p.tokenRequests(t, "pkjwt-eddsa-client")-before)
 }
 
 // TestOIDCClientNotAllowedDPoP: a client whose server refuses DPoP gets
@@ -210,11 +212,11 @@ func TestOIDCClientNotAllowedDPoP(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	cfg := &clientcredentials.Config{ClientID: "no-dpop-client", ClientSecret: "no-dpop-client-secret-1", TokenURL: p.origin + "/token", AuthStyle: oauth2.AuthStyleInHeader}
-	before := p.tokenRequests(t)
+	before := p.tokenRequests(t, "no-dpop-client")
 	_, err = cfg.Token(withTokenClient(&tokenTransport{dpop: key}))
 	var re *oauth2.RetrieveError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "invalid_dpop_proof", re.ErrorCode)
-	assert.Equal(t, 1, p.tokenRequests(t)-before)
+	assert.Equal(t, 1, p.tokenRequests(t, "no-dpop-client")-before)
 	assert.NotContains(t, err.Error(), "no-dpop-client-secret-1")
 }

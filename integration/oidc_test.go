@@ -54,12 +54,14 @@ func oidcOrigin(t *testing.T) string {
 	return loopbackOrigin(t, "REAUTH_OIDC_URL")
 }
 
-// oidcCounts is what GET /counts says: requests seen per "METHOD path".
+// oidcCounts is what GET /counts?client_id=ID says: the requests of one
+// client per "METHOD path". Each test counts a client no test running at
+// the same time uses (the root package's OIDC tests run beside these).
 type oidcCounts map[string]int
 
-func readOIDCCounts(t *testing.T, origin string) oidcCounts {
+func readOIDCCounts(t *testing.T, origin, client string) oidcCounts {
 	t.Helper()
-	resp, err := http.Get(origin + "/counts")
+	resp, err := http.Get(origin + "/counts?client_id=" + url.QueryEscape(client))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var c oidcCounts
@@ -67,12 +69,11 @@ func readOIDCCounts(t *testing.T, origin string) oidcCounts {
 	return c
 }
 
-// since is what the server saw between before and now, without the
-// /counts requests themselves.
+// since is what the server saw between before and now.
 func (now oidcCounts) since(before oidcCounts) oidcCounts {
 	d := oidcCounts{}
 	for k, v := range now {
-		if k != "GET /counts" && v != before[k] {
+		if v != before[k] {
 			d[k] = v - before[k]
 		}
 	}
@@ -125,7 +126,7 @@ func (l *tokenLog) last() *oauth2.Token {
 // token with the provider; one token request for three calls.
 func TestOIDCClientCredentialsBasic(t *testing.T) {
 	origin := oidcOrigin(t)
-	before := readOIDCCounts(t, origin)
+	before := readOIDCCounts(t, origin, oidcBasicClient)
 	cfg := &clientcredentials.Config{ClientID: oidcBasicClient, ClientSecret: oidcBasicSecret, TokenURL: origin + oidcTokenPath, AuthStyle: oauth2.AuthStyleInHeader}
 	c := &http.Client{Transport: &reauth.Transport{Credentials: reauth.ClientCredentials(cfg, reauth.OAuth2Options{}), Origins: []string{origin}}}
 	for range 3 {
@@ -133,7 +134,7 @@ func TestOIDCClientCredentialsBasic(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, body)
 		assert.JSONEq(t, `{"client_id":"basic-client","token_type":"Bearer"}`, body)
 	}
-	assert.Equal(t, oidcCounts{"POST /token": 1, "GET /resource": 3}, readOIDCCounts(t, origin).since(before))
+	assert.Equal(t, oidcCounts{"POST /token": 1, "GET /resource": 3}, readOIDCCounts(t, origin, oidcBasicClient).since(before))
 }
 
 // TestOIDCRevokedTokenIsReplacedOnce: the provider revokes the token; the
@@ -148,10 +149,10 @@ func TestOIDCRevokedTokenIsReplacedOnce(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	revoke(t, origin, oidcBasicClient, oidcBasicSecret, log.last().AccessToken)
 
-	before := readOIDCCounts(t, origin)
+	before := readOIDCCounts(t, origin, oidcBasicClient)
 	status, body = oidcGet(t, c, origin+oidcResourcePath)
 	require.Equal(t, http.StatusOK, status, body)
-	assert.Equal(t, oidcCounts{"POST /token": 1, "GET /resource": 2}, readOIDCCounts(t, origin).since(before),
+	assert.Equal(t, oidcCounts{"POST /token": 1, "GET /resource": 2}, readOIDCCounts(t, origin, oidcBasicClient).since(before),
 		"one refused call, one token request, one retry")
 }
 
@@ -186,7 +187,7 @@ func TestOIDCRefreshTokenRotationThroughOnToken(t *testing.T) {
 		Credentials: reauth.RefreshToken(cfg, &oauth2.Token{RefreshToken: first}, reauth.OAuth2Options{OnToken: log.onToken, Now: clock.now}),
 		Origins:     []string{origin},
 	}}
-	before := readOIDCCounts(t, origin)
+	before := readOIDCCounts(t, origin, oidcBasicClient)
 	status, body := oidcGet(t, c, origin+oidcResourcePath)
 	require.Equal(t, http.StatusOK, status, body)
 	second := log.last().RefreshToken
@@ -199,7 +200,7 @@ func TestOIDCRefreshTokenRotationThroughOnToken(t *testing.T) {
 	third := log.last().RefreshToken
 	assert.NotEqual(t, second, third, "rotated again")
 	assert.Len(t, log.toks, 2, "two refreshes, each seen by OnToken")
-	assert.Equal(t, oidcCounts{"POST /token": 2, "GET /resource": 2}, readOIDCCounts(t, origin).since(before))
+	assert.Equal(t, oidcCounts{"POST /token": 2, "GET /resource": 2}, readOIDCCounts(t, origin, oidcBasicClient).since(before))
 
 	// The first refresh token is spent: presenting it again fails (and
 	// revokes the grant), which is what sending a stale one would have done.
@@ -247,7 +248,7 @@ func TestOIDCAcceptsDPoPProofs(t *testing.T) {
 	origin := oidcOrigin(t)
 	for alg, key := range oidcDPoPKeys(t) {
 		t.Run(alg, func(t *testing.T) {
-			before := readOIDCCounts(t, origin)
+			before := readOIDCCounts(t, origin, oidcDPoPClient)
 			resp := dpopTokenRequest(t, origin, key, "")
 			var e struct{ Error string }
 			require.NoError(t, json.NewDecoder(resp.Body).Decode(&e))
@@ -301,7 +302,7 @@ func TestOIDCAcceptsDPoPProofs(t *testing.T) {
 			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 			assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`, "a replayed proof")
 
-			assert.Equal(t, oidcCounts{"POST /token": 2, "POST /token/introspection": 1, "GET /resource": 3}, readOIDCCounts(t, origin).since(before))
+			assert.Equal(t, oidcCounts{"POST /token": 2, "POST /token/introspection": 1, "GET /resource": 3}, readOIDCCounts(t, origin, oidcDPoPClient).since(before))
 		})
 	}
 }

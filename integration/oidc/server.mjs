@@ -1,7 +1,8 @@
 // The peer of reauth's oidc-provider integration tests: panva's
 // oidc-provider (a certified OpenID provider) on 127.0.0.1, and beside it a
 // small protected resource that checks DPoP proofs with the jose library
-// (not reauth's code) and requires its own nonces, plus request counters.
+// (not reauth's code) and requires its own nonces, plus request counters
+// per client (GET /counts?client_id=ID).
 //
 //   node server.mjs PORT DIR
 //
@@ -29,6 +30,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535 || !dir) {
 export const clients = {
   basic: { id: 'basic-client', secret: 'basic-client-secret-1' },
   dpop: { id: 'dpop-client', secret: 'dpop-client-secret-1' },
+  dpopProof: { id: 'dpop-proof-client', secret: 'dpop-proof-client-secret-1' },
   noDPoP: { id: 'no-dpop-client', secret: 'no-dpop-client-secret-1' },
 };
 
@@ -43,8 +45,16 @@ async function clientKey(alg, file, opts) {
 const es256 = await clientKey('ES256', 'client-es256.pem');
 const eddsa = await clientKey('EdDSA', 'client-ed25519.pem', { crv: 'Ed25519' });
 
-const counts = {}; // "METHOD path" → requests seen
-const count = (req, path) => { const k = `${req.method} ${path}`; counts[k] = (counts[k] ?? 0) + 1; };
+// Requests seen: "METHOD path" → count, per client ID ("-": none known),
+// so that tests running at the same time, each with its own clients, can
+// count their own.
+const counts = new Map(); // client ID → { "METHOD path": count }
+function count(method, path, client = '-') {
+  const c = counts.get(client) ?? {};
+  const k = `${method} ${path}`;
+  c[k] = (c[k] ?? 0) + 1;
+  counts.set(client, c);
+}
 
 const server = createServer();
 server.listen(port, '127.0.0.1', async () => {
@@ -55,6 +65,7 @@ server.listen(port, '127.0.0.1', async () => {
     clients: [
       { ...common, client_id: clients.basic.id, client_secret: clients.basic.secret, token_endpoint_auth_method: 'client_secret_basic' },
       { ...common, client_id: clients.dpop.id, client_secret: clients.dpop.secret, token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true },
+      { ...common, client_id: clients.dpopProof.id, client_secret: clients.dpopProof.secret, token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true },
       { ...common, client_id: clients.noDPoP.id, client_secret: clients.noDPoP.secret, token_endpoint_auth_method: 'client_secret_basic' },
       { ...common, client_id: 'pkjwt-es256-client', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks: { keys: [es256] } },
       { ...common, client_id: 'pkjwt-eddsa-client', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'EdDSA', jwks: { keys: [eddsa] }, dpop_bound_access_tokens: true },
@@ -72,6 +83,17 @@ server.listen(port, '127.0.0.1', async () => {
     ttl: { ClientCredentials: 600, AccessToken: 600, RefreshToken: 3600, Grant: 3600 },
     findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
   });
+  // Provider requests are counted once answered, for the client the
+  // provider authenticated (or the one the request named).
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      let client = ctx.oidc?.client?.clientId;
+      try { client ??= ctx.oidc?.params?.client_id; } catch { /* no params on this route */ }
+      count(ctx.method, ctx.path, client ?? basicClientID(ctx.get('authorization')));
+    }
+  });
   // The provider has no per-client switch that refuses DPoP; this client
   // stands for one whose server says so.
   provider.use(async (ctx, next) => {
@@ -82,18 +104,29 @@ server.listen(port, '127.0.0.1', async () => {
     }
     await next();
   });
+  // Which client each access token was issued to, kept after revocation,
+  // so that a request with a revoked token counts for its client.
+  for (const event of ['access_token.saved', 'client_credentials.saved']) {
+    provider.on(event, (token) => tokenClients.set(token.jti, token.clientId));
+  }
   const oidc = provider.callback();
 
   server.on('request', (req, res) => {
     const path = new URL(req.url, origin).pathname;
-    count(req, path);
     if (path === '/counts' && req.method === 'GET') {
-      return json(res, 200, counts);
+      // GET /counts?client_id=ID: the requests of that client.
+      return json(res, 200, counts.get(new URL(req.url, origin).searchParams.get('client_id') ?? '-') ?? {});
     }
     if (path === '/resource') {
-      return resource(provider, origin, req, res).catch((err) => json(res, 500, { error: String(err) }));
+      // Counted in the same turn as the answer (microtasks run before the
+      // next request is read), for the client the token belongs to.
+      const seen = {};
+      return resource(provider, origin, req, res, seen)
+        .catch((err) => json(res, 500, { error: String(err) }))
+        .finally(() => count(req.method, path, seen.client));
     }
     if (path === '/test/refresh-token' && req.method === 'POST') {
+      count(req.method, path);
       return mintRefreshToken(provider, new URL(req.url, origin).searchParams.get('client_id'))
         .then((rt) => json(res, 200, { refresh_token: rt }))
         .catch((err) => json(res, 400, { error: String(err) }));
@@ -133,13 +166,14 @@ function nonceOK(n) {
     return got.length === want.length && timingSafeEqual(got, want);
   });
 }
+const tokenClients = new Map(); // opaque access token → client ID
 const seenJTIs = new Map(); // jti → expiry (ms): replay detection
 
 // GET /resource: 200 {"client_id", "token_type"} for a valid token. A
 // DPoP-bound token needs Authorization: DPoP and a proof (jose checks it:
 // typ, signature by the embedded jwk, htm, htu, ath, jkt binding, a fresh
 // jti) carrying this resource's nonce; a plain token needs Bearer.
-async function resource(provider, origin, req, res) {
+async function resource(provider, origin, req, res, seen) {
   const challenge = (scheme, error, description, extra = {}) => json(res, 401, { error, error_description: description }, {
     'www-authenticate': `${scheme} error="${error}", error_description="${description}", algs="ES256 EdDSA PS256"`,
     ...extra,
@@ -150,7 +184,9 @@ async function resource(provider, origin, req, res) {
     return json(res, 401, { error: 'invalid_request' }, { 'www-authenticate': 'DPoP algs="ES256 EdDSA PS256", Bearer realm="resource"' });
   }
   const [, scheme, value] = m;
+  seen.client = tokenClients.get(value);
   const token = (await provider.ClientCredentials.find(value)) ?? (await provider.AccessToken.find(value));
+  seen.client = token?.clientId ?? tokenClients.get(value);
   if (!token || token.isExpired) {
     return challenge(scheme.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', 'invalid_token', 'the access token is not valid');
   }
