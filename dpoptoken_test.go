@@ -328,3 +328,19 @@ func TestTokenTransportPrintsNoKey(t *testing.T) {
 	}
 	assert.Equal(t, `reauth token transport with DPoP for private_key_jwt client "c1" (kid "k1")`, tt.String())
 }
+
+// TestTokenTransportRemembersNoncesFromSuccesses: a server that hands out
+// the next nonce with every answer, 200s included, costs one request per
+// fetch once the first nonce is known.
+func TestTokenTransportRemembersNoncesFromSuccesses(t *testing.T) {
+	s := newNonceTokenServer(t)
+	s.rotate = true
+	tt := &tokenTransport{dpop: dpopTestKey(t, "EdDSA")}
+	for range 4 {
+		resp, err := tt.RoundTrip(dpopTokenRequest(t, s.srv.URL+"/token"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Equal(t, int32(5), s.requests.Load(), "2 for the first fetch, then 1 each")
+}
