@@ -81,7 +81,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&storm, "storm", "1,10,100,1000", "concurrent requests after a revocation for section 4, comma-separated")
 	fs.DurationVar(&cfg.benchtime, "benchtime", 150*time.Millisecond, "run time of each testing.Benchmark (sections 2 and 5)")
 	fs.IntVar(&cfg.uploadMiB, "upload", 100, "upload size in MiB for section 6")
-	fs.StringVar(&sections, "sections", "1,2,3,4,5,6", "sections to run, comma-separated")
+	fs.StringVar(&sections, "sections", "1,2,3,4,5,6,7", "sections to run, comma-separated")
 	fs.BoolVar(&cfg.quick, "quick", false, "a short smoke run (~20 s) that proves every section builds and runs; figures are rough")
 	fs.BoolVar(&cfg.markdown, "md", false, "print markdown tables")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -108,8 +108,8 @@ func parseFlags(args []string) (*config, error) {
 	}
 	cfg.sections = map[int]bool{}
 	for _, s := range secs {
-		if s < 1 || s > 6 {
-			return nil, fmt.Errorf("-sections: no section %d (1 to 6)", s)
+		if s < 1 || s > 7 {
+			return nil, fmt.Errorf("-sections: no section %d (1 to 7)", s)
 		}
 		cfg.sections[s] = true
 	}
@@ -161,6 +161,7 @@ var sections = []section{
 	{4, "Refresh storm: revoke the token, then N concurrent requests", runStorm},
 	{5, "Challenge parsing and digest computation vs the parsers Go users have today", runParsers},
 	{6, "Peak RSS under a large upload that needs a retry (GetBody present)", runUpload},
+	{7, "DPoP proofs (RFC 9449) vs the bare signature with the same key", runDPoP},
 }
 
 func run(cfg *config, w io.Writer) error {
