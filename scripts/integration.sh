@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# reauth's integration tests against real Apache httpd and nginx: installs
-# the servers if needed (Debian, as root), starts them on 127.0.0.1 in a
+# reauth's integration tests against real Apache httpd, nginx and panva's
+# oidc-provider (npm ci into integration/oidc): installs the servers if needed (Debian, as root), starts them on 127.0.0.1 in a
 # temporary directory, runs ./integration/... with the race detector, and
 # stops the servers whatever happens. Extra arguments go to `go test`
 # (e.g. -run Digest -v).
@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 
 servers=scripts/integration-servers.sh
 "$servers" install
+scripts/oidc-provider.sh install
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/reauth-integration.XXXXXX")
 cleanup() {
   "$servers" stop "$dir" || true
+  scripts/oidc-provider.sh stop "$dir" || true
   if [ -n "${REAUTH_KEEP_LOGS:-}" ]; then
     echo "integration: server logs kept in $dir"
   else
@@ -25,15 +27,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "$servers" start "$dir"
+scripts/oidc-provider.sh start "$dir"
 set -a
 # shellcheck source=/dev/null # written by integration-servers.sh start
 . "$dir/env"
+# shellcheck source=/dev/null # written by oidc-provider.sh start
+. "$dir/oidc.env"
 set +a
 
 status=0
 go test -race -count=1 -tags integration "$@" ./integration/... || status=$?
+# The token transport's tests against oidc-provider (in the root package:
+# the transport is unexported).
+go test -race -count=1 -tags integration -run '^TestOIDC' . || status=$?
 if [ "$status" -ne 0 ]; then
-  for log in "$dir/apache/error.log" "$dir/nginx/error.log"; do
+  for log in "$dir/apache/error.log" "$dir/nginx/error.log" "$dir/oidc/server.log"; do
     echo "== $log (last 30 lines)"
     tail -n 30 "$log" 2>/dev/null || true
   done
