@@ -251,10 +251,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// the request at all. A field the caller set makes that leg the
 	// caller's: sent as it is, never replaced, never retried.
 	if proxyLeg {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Proxy: via, Base: cfg.base, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{proxy: via, base: cfg.base, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
 	}
 	if bound {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Base: cfg.base, x: x}, caller: hasField(req.Header, "Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{base: cfg.base, x: x}, caller: hasField(req.Header, "Authorization")})
 	}
 	return x.run()
 }
@@ -266,31 +266,59 @@ func hasField(h http.Header, name string) bool {
 
 // leg is one kind of authentication on a request: to the origin (401,
 // Authorization) or to the proxy (407, Proxy-Authorization). Each has its
-// own single retry.
+// own retries (see grant).
 type leg struct {
-	ar   AuthRequest // ar.Proxy is set for the proxy's leg
-	sent string      // the value on the request being sent, "" for none
-	// refused is the value of the first refusal. One retry per leg means a
-	// second refusal is final, so no other value needs remembering.
-	refused string
-	retried bool
+	ar AuthRequest // ar.proxy is set for the proxy's leg
+	// refused are the sets of fields refused on this leg, copies: the
+	// ceiling allows at most two refusals before the last.
+	refused [][]authField
+	used    Retry // the retries taken
 	// caller: the request carried this leg's field itself. It is sent as it
 	// is, and a refusal of it is final.
 	caller bool
 }
 
-// field is the header field the leg's credentials go in.
-func (l *leg) field() string {
-	if l.ar.Proxy != nil {
-		return "Proxy-Authorization"
+// sent returns the value of the leg's own field on the attempt: what the
+// credentials set, or the caller's.
+func (l *leg) sent() string {
+	if l.ar.req == nil {
+		return ""
 	}
-	return "Authorization"
+	return l.ar.req.Header.Get(l.ar.Field())
+}
+
+// set reports whether reauth's credentials set fields on the leg's attempt.
+func (l *leg) set() bool { return !l.caller && len(l.ar.fields) > 0 }
+
+// wasRefused reports whether the leg's fields on the attempt being built are
+// a set refused before on this request (DESIGN.md, invariant 2).
+func (l *leg) wasRefused() bool {
+	for _, old := range l.refused {
+		if sameFields(old, l.ar.fields) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameFields reports whether a and b set the same fields to the same values,
+// in any order. A leg sets at most a few fields.
+func sameFields(a, b []authField) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, f := range a {
+		if !slices.ContainsFunc(b, func(g authField) bool { return g.name == f.name && g.value == f.value }) {
+			return false
+		}
+	}
+	return true
 }
 
 // creds returns the credentials that answer for l: ProxyCredentials for
 // the proxy, Credentials for the origin.
 func (x *exchange) creds(l *leg) Credentials {
-	if l.ar.Proxy != nil {
+	if l.ar.proxy != nil {
 		return x.t.ProxyCredentials
 	}
 	return x.t.Credentials
@@ -307,16 +335,16 @@ type exchange struct {
 	// request: a proxy and an origin to authenticate to need two.
 	one      [1]leg
 	body     *replayableBody // nil when the request has no body
+	spare    []string        // value slots of the attempt's header copy, for the legs' first fields
 	attempts int
-	// connectRetried: the request was sent again after a CONNECT 407
-	// (ConfigureProxy), that challenge kind's one retry.
-	connectRetried bool
+	// connectUsed: the retries taken after CONNECT 407s (ConfigureProxy).
+	connectUsed Retry
 }
 
 // origin returns the leg to the bound origin, nil when the request does not
 // go to one.
 func (x *exchange) origin() *leg {
-	if n := len(x.legs); n > 0 && x.legs[n-1].ar.Proxy == nil {
+	if n := len(x.legs); n > 0 && x.legs[n-1].ar.proxy == nil {
 		return &x.legs[n-1]
 	}
 	return nil
@@ -325,7 +353,7 @@ func (x *exchange) origin() *leg {
 // proxy returns the leg to the proxy, nil when the request does not go
 // through one with ProxyCredentials.
 func (x *exchange) proxy() *leg {
-	if len(x.legs) > 0 && x.legs[0].ar.Proxy != nil {
+	if len(x.legs) > 0 && x.legs[0].ar.proxy != nil {
 		return &x.legs[0]
 	}
 	return nil
@@ -333,32 +361,24 @@ func (x *exchange) proxy() *leg {
 
 func (x *exchange) run() (*http.Response, error) {
 	// The body first: schemes that sign it (Digest auth-int) read it when
-	// they answer up front.
+	// they authorize.
 	if x.req.Body != nil && x.req.Body != http.NoBody {
 		x.body = newReplayableBody(x.req, x.cfg.maxBuf)
 		// The one close of the caller's body, on every path: now, or once
 		// the base has closed what it was given.
 		defer x.body.done()
 	}
-	for i := range x.legs {
-		l := &x.legs[i]
-		if l.caller {
-			l.sent = x.req.Header.Get(l.field())
-			continue
-		}
-		v, err := x.creds(l).Authorization(&l.ar)
-		if err == nil {
-			err = x.checkSendable(l, v)
-		}
-		if err != nil {
-			return nil, err
-		}
-		l.sent = v
+	r, err := x.build()
+	if err != nil {
+		return nil, err
 	}
 	for {
-		resp, err := x.send()
+		resp, err := x.send(r)
 		if err != nil {
 			if x.retryConnect(err) {
+				if r, err = x.build(); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			return nil, err
@@ -373,10 +393,14 @@ func (x *exchange) run() (*http.Response, error) {
 			}
 			return x.observe(resp)
 		}
-		retry, err := x.answer(l, resp)
-		if !retry {
-			return x.final(resp, l, err)
+		// The one parse of the refusal's challenges: for the event, the
+		// credentials and the typed error.
+		chs, perr := ResponseChallenges(resp)
+		next, err := x.answer(l, resp, chs, perr)
+		if next == nil {
+			return x.final(resp, l, err, chs, perr)
 		}
+		r = next
 	}
 }
 
@@ -391,20 +415,49 @@ func (x *exchange) legFor(status int) *leg {
 	return nil
 }
 
-// send sends one attempt: a shallow copy of the caller's request with this
-// attempt's body and credentials. A fresh copy each time: the base may still
-// hold the previous one (RoundTripper contract).
-func (x *exchange) send() (*http.Response, error) {
+// build makes the next attempt: a shallow copy of the caller's request, with
+// a copy of its header on which each leg's credentials set their fields. A
+// fresh copy each time: the base may still hold the previous one
+// (RoundTripper contract).
+func (x *exchange) build() (*http.Request, error) {
 	r := new(http.Request)
 	*r = *x.req
-	h, spare := cloneHeader(x.req.Header, len(x.legs))
+	r.Header, x.spare = cloneHeader(x.req.Header, len(x.legs))
 	for i := range x.legs {
-		if l := &x.legs[i]; l.sent != "" && !l.caller {
-			spare[i] = l.sent
-			h[l.field()] = spare[i : i+1 : i+1]
+		l := &x.legs[i]
+		l.ar.req = r
+		l.ar.fields, l.ar.setErr = nil, nil
+		if l.caller {
+			continue
+		}
+		err := x.creds(l).Authorize(&l.ar)
+		if err == nil {
+			err = l.ar.setErr
+		}
+		if err != nil && errors.Is(err, ErrNoCredentials) && l.used == 0 {
+			// Nothing to send before a challenge: the attempt goes
+			// without this leg's fields.
+			for _, f := range l.ar.fields {
+				r.Header[f.name] = x.req.Header[f.name]
+				if r.Header[f.name] == nil {
+					delete(r.Header, f.name)
+				}
+			}
+			l.ar.fields = nil
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := x.checkSendable(l); err != nil {
+			return nil, err
 		}
 	}
-	r.Header = h
+	return r, nil
+}
+
+// send sends the attempt r with this attempt's body.
+func (x *exchange) send(r *http.Request) (*http.Response, error) {
 	if x.body != nil {
 		body, err := x.body.next()
 		if err != nil {
@@ -421,84 +474,69 @@ func (x *exchange) send() (*http.Response, error) {
 }
 
 // answer decides whether to retry after a 401 or 407: it asks the leg's
-// credentials for a new value and refuses one already refused (invariant 2).
-// It returns false with the reason to give up.
-func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
-	chs, perr := ResponseChallenges(resp)
-	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent), Err: perr})
+// credentials what retry they want, takes it from the ceiling (grant),
+// builds the retry and refuses it if it carries a set of fields already
+// refused (invariant 2). It returns the retry, or nil with the reason to
+// give up.
+func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr error) (*http.Request, error) {
+	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent()), Err: perr})
 	if l.caller {
-		return false, ErrCallerCredentials
+		return nil, ErrCallerCredentials
 	}
-	if l.retried {
-		return false, ErrRefusedAfterRetry
+	l.refused = append(l.refused, slices.Clone(l.ar.fields))
+	left := allowed(l.used)
+	if left == 0 {
+		return nil, ErrRefusedAfterRetry
 	}
-	l.refused = l.sent
 	if err := x.req.Context().Err(); err != nil {
-		return false, err
+		return nil, err
 	}
-	next, err := answerRefusal(x.creds(l), &l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.refused, Header: resp.Header})
+	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Header: resp.Header, Allowed: left})
+	switch {
+	case err != nil:
+		return nil, err
+	case want == 0:
+		return nil, ErrNoCredentials
+	}
+	used, err := grant(l.used, want)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if err := x.checkSendable(l, next); err != nil {
-		return false, err
+	l.used = used
+	next, err := x.build()
+	if err != nil {
+		return nil, err
+	}
+	if len(l.ar.fields) == 0 {
+		return nil, ErrNoCredentials
+	}
+	for i := range x.legs {
+		if x.legs[i].wasRefused() {
+			return nil, ErrSameCredentials
+		}
 	}
 	// Last: rewinding abandons the attempt sent, which must stay whole if
 	// its response is the final one (a full-duplex body still streaming).
 	if x.body != nil {
 		if err := x.body.rewind(); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	drainAndClose(resp.Body)
-	l.retried = true
-	l.sent = next
-	x.refreshOtherLegs(l)
-	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Scheme: schemeOf(next)})
-	return true, nil
-}
-
-// answerRefusal asks creds for a value answering refusal, and says why there
-// is none: nothing to offer, or only the value just refused (invariant 2).
-// Responses and CONNECT refusals (proxy.go) follow this one rule.
-func answerRefusal(creds Credentials, ar *AuthRequest, refusal *Refusal) (string, error) {
-	next, err := creds.Answer(ar, refusal)
-	switch {
-	case err != nil:
-		return "", err
-	case next == "":
-		return "", ErrNoCredentials
-	case next == refusal.Sent:
-		return "", ErrSameCredentials
-	}
+	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Scheme: schemeOf(l.sent())})
 	return next, nil
 }
 
-// refreshOtherLegs asks the legs other than the one retrying for their value
-// again: a Digest answer must not go out twice with one nonce count (RFC 7616
-// §3.4), which a proxy that checks counts would take for a replay.
-func (x *exchange) refreshOtherLegs(retrying *leg) {
-	for i := range x.legs {
-		o := &x.legs[i]
-		if o == retrying || o.sent == "" || o.caller {
-			continue
-		}
-		if v, err := x.creds(o).Authorization(&o.ar); err == nil && v != "" && v != o.refused {
-			o.sent = v
-		}
-	}
-}
-
-// checkSendable enforces invariant 4's rule on plain http: Basic and Bearer
-// go over http only to loopback hosts, unless the user opted in by name. A
-// loopback origin is exempt only when the request stays on the host: a
-// forward proxy elsewhere would see the credentials in the clear.
-func (x *exchange) checkSendable(l *leg, v string) error {
-	if v == "" || l.ar.Proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
+// checkSendable enforces the plain-http rule (DESIGN.md, Plain http): a
+// value set with Set, a secret, goes over http only to loopback hosts,
+// unless the user opted in. A loopback origin is exempt only when the
+// request stays on the host: a forward proxy elsewhere would see the
+// secret in the clear. Values set with SetProof may cross.
+func (x *exchange) checkSendable(l *leg) error {
+	if l.ar.proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
 		return nil
 	}
-	s := schemeOf(v)
-	if !equalFoldASCII(s, "Basic") && !equalFoldASCII(s, "Bearer") {
+	if !slices.ContainsFunc(l.ar.fields, func(f authField) bool { return !f.proof }) {
 		return nil
 	}
 	if !isLoopback(x.req.URL.Hostname()) {
@@ -512,7 +550,7 @@ func (x *exchange) checkSendable(l *leg, v string) error {
 
 // final turns a 401 or 407 that will not be retried into an
 // *UnauthorizedError, or a credentials error into itself.
-func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Response, error) {
+func (x *exchange) final(resp *http.Response, l *leg, reason error, chs []Challenge, perr error) (*http.Response, error) {
 	var fatal error
 	switch {
 	case errors.Is(reason, ErrNoCredentials), errors.Is(reason, ErrSameCredentials),
@@ -521,7 +559,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	default:
 		fatal = reason // the credentials failed (token endpoint down, context done, …)
 	}
-	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Err: reason})
+	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Err: reason})
 	if fatal != nil {
 		drainAndClose(resp.Body)
 		return nil, fatal
@@ -529,7 +567,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	if x.t.ReturnResponse {
 		return resp, nil
 	}
-	chs, perr := x.challenges(resp)
+	chs = redactChallenges(chs, x.secrets())
 	return nil, &UnauthorizedError{
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
@@ -606,7 +644,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 // reauth's and went to no bound origin: the 403 is then passed through.
 func (x *exchange) forbiddenBy(resp *http.Response) (proxy, ok bool) {
 	o, p := x.origin(), x.proxy()
-	proxySent := p != nil && p.sent != "" && !p.caller
+	proxySent := p != nil && p.set()
 	if o == nil {
 		return true, proxySent
 	}
@@ -614,22 +652,20 @@ func (x *exchange) forbiddenBy(resp *http.Response) (proxy, ok bool) {
 		return false, true
 	}
 	fromProxy := resp.Header.Get("X-Squid-Error") != "" || strings.Contains(resp.Header.Get("Proxy-Status"), "error=")
-	return o.sent == "" || o.caller || fromProxy, true
+	return !o.set() || fromProxy, true
 }
 
-// observe hands the response to credentials that learn from responses
-// (Digest's Authentication-Info).
+// observe hands the response that ends the request to the credentials of
+// each leg (Digest's Authentication-Info, mutual authentication).
 func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 	for i := range x.legs {
 		l := &x.legs[i]
-		if l.sent == "" || l.caller {
+		if l.caller {
 			continue
 		}
-		if o, ok := x.creds(l).(ResponseObserver); ok {
-			if err := o.Observe(&l.ar, l.sent, resp); err != nil {
-				drainAndClose(resp.Body)
-				return nil, err
-			}
+		if err := x.creds(l).Observe(&l.ar, resp); err != nil {
+			drainAndClose(resp.Body)
+			return nil, err
 		}
 	}
 	return resp, nil

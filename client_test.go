@@ -613,8 +613,8 @@ func TestContextCancelledWhileObtainingCredentials(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	})
 	blocking := credsFunc{answer: func(r *AuthRequest, _ *Refusal) (string, error) {
-		<-r.Request.Context().Done()
-		return "", r.Request.Context().Err()
+		<-r.Context().Done()
+		return "", r.Context().Err()
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -698,14 +698,34 @@ type credsFunc struct {
 	answer        func(*AuthRequest, *Refusal) (string, error)
 }
 
-func (c credsFunc) Authorization(r *AuthRequest) (string, error) {
-	if c.authorization == nil {
-		return "", nil
+// Authorize sets the value answer chose after a refusal, else the one
+// authorization returns.
+func (c credsFunc) Authorize(r *AuthRequest) error {
+	if v, ok := r.State.(string); ok {
+		r.Set(r.Field(), v)
+		return nil
 	}
-	return c.authorization(r)
+	if c.authorization == nil {
+		return nil
+	}
+	v, err := c.authorization(r)
+	if err == nil && v != "" {
+		r.Set(r.Field(), v)
+	}
+	return err
 }
 
-func (c credsFunc) Answer(r *AuthRequest, ref *Refusal) (string, error) { return c.answer(r, ref) }
+// Refused asks answer for the value of the retry.
+func (c credsFunc) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
+	v, err := c.answer(r, ref)
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r.State = v
+	return RetryChallenge, nil
+}
+
+func (credsFunc) Observe(*AuthRequest, *http.Response) error { return nil }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

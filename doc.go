@@ -73,8 +73,9 @@
 //     rotated refresh tokens.
 //   - [Registry], [RegistryWithOptions]: the Docker/OCI registry token flow
 //     (a token per repository scope from the registry's realm).
-//   - Your own scheme: implement [Credentials] (and [ResponseObserver] to see
-//     the responses); the Transport keeps origins, the retry and bodies.
+//   - Your own scheme: implement [Credentials] (Authorize, Refused, Observe)
+//     in one file; the Transport keeps origins, the retry ceiling, the
+//     plain-http rule, redaction and bodies.
 //
 // Proxy credentials are any of these, set as Transport.ProxyCredentials (and
 // given to [ConfigureProxy] for https through a bare [http.Transport]).

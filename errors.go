@@ -22,6 +22,15 @@ var (
 	ErrInvalidRequest = errors.New("reauth: invalid request")
 )
 
+// ErrFinal is the one finality rule: an error that matches it (errors.Is)
+// is a verdict that no retry of the same request can change, and
+// [CheckRetry] does not retry it. Every typed error of reauth's that is
+// final matches it ([*UnauthorizedError], [*ForbiddenError],
+// [*InvalidRequestError], configuration errors, a token endpoint's refusal
+// of the client); the errors of custom Credentials join it by wrapping it,
+// fmt.Errorf("%w: …", reauth.ErrFinal), or with an Is method.
+var ErrFinal = errors.New("reauth: final")
+
 // Reasons an [*UnauthorizedError] gives for not retrying. They are wrapped by
 // the error, so errors.Is(err, ErrSameCredentials) and the like work.
 var (
@@ -50,6 +59,12 @@ var (
 
 // Configuration errors returned by [Transport.RoundTrip] before anything is sent.
 var (
+	// ErrConfig is matched by every configuration error: the Transport or
+	// its credentials are set up so that they cannot work (the specific
+	// errors below, a malformed Transport.Origins entry, a field that
+	// credentials may not set). The error's text names the fix. It is
+	// final (see [ErrFinal]).
+	ErrConfig = errors.New("reauth: configuration error")
 	// ErrMalformedCredentials: the credentials cannot be written into a
 	// header field as their scheme requires (a ':' in a Basic user-id, a
 	// Bearer token that is not a b64token). The error says which, never the

@@ -730,9 +730,9 @@ func (crashingBase) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type crashingCredentials struct{ reauth.Credentials }
 
-func (c crashingCredentials) Answer(r *reauth.AuthRequest, refusal *reauth.Refusal) (string, error) {
+func (c crashingCredentials) Refused(r *reauth.AuthRequest, refusal *reauth.Refusal) (reauth.Retry, error) {
 	var p *reauth.Refusal
-	return p.Sent, nil // nil dereference
+	return p.Allowed, nil // nil dereference
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

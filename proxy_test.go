@@ -152,31 +152,33 @@ func viaProxy(t *testing.T, p *testProxy, target *recorder, creds Credentials) *
 // challenged, its answer is sent up front.
 type nonceCreds struct {
 	mu      sync.Mutex
-	learned map[string]string // protection space → nonce
+	learned map[Origin]string // protection space → nonce
 }
 
-func (c *nonceCreds) Authorization(r *AuthRequest) (string, error) {
+func (c *nonceCreds) Authorize(r *AuthRequest) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := c.learned[r.Origin()]; ok {
-		return nonceAnswer(n), nil
+		r.SetProof(r.Field(), nonceAnswer(n))
 	}
-	return "", nil
+	return nil
 }
 
-func (c *nonceCreds) Answer(r *AuthRequest, ref *Refusal) (string, error) {
+func (c *nonceCreds) Observe(*AuthRequest, *http.Response) error { return nil }
+
+func (c *nonceCreds) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
 	for _, ch := range ref.Challenges {
 		if ch.Is("Nonce") && ch.Params["nonce"] != "" {
 			c.mu.Lock()
 			if c.learned == nil {
-				c.learned = map[string]string{}
+				c.learned = map[Origin]string{}
 			}
 			c.learned[r.Origin()] = ch.Params["nonce"]
 			c.mu.Unlock()
-			return nonceAnswer(ch.Params["nonce"]), nil
+			return RetryChallenge, nil
 		}
 	}
-	return "", nil
+	return 0, nil
 }
 
 func nonceAnswer(nonce string) string {
@@ -388,7 +390,7 @@ func TestProxyCredentialsAnswerTheCONNECTOnce(t *testing.T) {
 	var asked atomic.Int32
 	creds := credsFunc{
 		authorization: func(r *AuthRequest) (string, error) {
-			if r.Request.Method == http.MethodConnect {
+			if r.Request().Method == http.MethodConnect {
 				asked.Add(1)
 			}
 			return "Custom ok", nil

@@ -327,37 +327,49 @@ func isRepositoryName(name string) bool {
 
 func isAlnumLower(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
-// Authorization sends a token already held for the request's repository
-// with enough actions, and Basic to a registry that challenged for it.
-func (c *registryCredentials) Authorization(r *AuthRequest) (string, error) {
-	if r.Proxy != nil {
-		return "", nil
+// Authorize sends the token Refused fetched for this request, a token
+// already held for the request's repository with enough actions, or Basic
+// to a registry that challenged for it.
+func (c *registryCredentials) Authorize(r *AuthRequest) error {
+	if r.Proxy() != nil {
+		return nil
 	}
-	if resource, actions, ok := requestScope(r.Request); ok {
+	if v, _ := r.State.(string); v != "" {
+		r.Set(r.Field(), v)
+		return nil
+	}
+	if resource, actions, ok := requestScope(r.Request()); ok {
 		c.mu.Lock()
-		h := c.held[heldKey{r.origin(), resource}]
+		h := c.held[heldKey{r.Origin(), resource}]
 		v := ""
 		if h != nil && h.fresh(c.opts.Now()) && covers(h.actions, actions) {
 			v = h.value
 		}
 		c.mu.Unlock()
 		if v != "" {
-			return v, nil
+			r.Set(r.Field(), v)
+			return nil
 		}
 	}
 	if c.basic != nil {
-		return c.basic.Authorization(r)
+		return c.basic.Authorize(r)
 	}
-	return "", nil
+	return nil
 }
+
+// Observe does nothing: registry tokens learn nothing from responses.
+func (c *registryCredentials) Observe(*AuthRequest, *http.Response) error { return nil }
 
 // Answer answers a Bearer challenge with a realm with a token for its scope
 // merged with the actions already held for the same repositories, so that a
 // push after a pull asks for pull and push. A token held for that scope and
 // not the one refused is sent without a fetch.
-func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
-	if r.Proxy != nil || refusal.StatusCode != http.StatusUnauthorized {
-		return "", nil
+func (c *registryCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
+	if r.Proxy() != nil || refusal.StatusCode != http.StatusUnauthorized {
+		return 0, nil
+	}
+	if refusal.Allowed&RetryChallenge == 0 {
+		return RetryChallenge, nil // the ceiling refuses it; fetch nothing
 	}
 	var ch *Challenge
 	for i := range refusal.Challenges {
@@ -368,19 +380,19 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 	}
 	if ch == nil {
 		if c.basic != nil && hasScheme(refusal.Challenges, "Basic") {
-			return c.basic.Answer(r, refusal)
+			return c.basic.Refused(r, refusal)
 		}
-		return "", nil
+		return 0, nil
 	}
 	tr := &tokenRequest{
-		registry: *r.Request.URL,
-		origin:   r.origin(),
+		registry: *r.Request().URL,
+		origin:   r.Origin(),
 		realm:    ch.Params["realm"],
 		service:  ch.Params["service"],
 	}
 	var err error
 	if tr.scopes, err = parseScopes(ch.Params["scope"]); err != nil {
-		return "", err
+		return 0, err
 	}
 	if u, err := url.Parse(tr.realm); err == nil {
 		tr.realmBound = originOf(u) == tr.origin || r.Bound(u)
@@ -394,7 +406,12 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 		}
 	}
 	c.mu.Unlock()
-	return c.token(r, tr, refusal.Sent)
+	v, err := c.token(r, tr, r.Request().Header.Get(r.Field()))
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r.State = v
+	return RetryChallenge, nil
 }
 
 // tokenRequest is one token to obtain: for a registry origin, from a realm,
@@ -430,7 +447,7 @@ func (c *registryCredentials) token(r *AuthRequest, tr *tokenRequest, refused st
 	if v := c.cached(tr, refused); v != "" {
 		return v, nil
 	}
-	ctx, base := r.Request.Context(), r.Base
+	ctx, base := r.Context(), r.Base()
 	for attempt := 0; ; attempt++ {
 		results := c.fetches.DoChan(tr.key(), func() (any, error) {
 			// A fetch that just finished may have brought what is needed.

@@ -47,7 +47,7 @@ func FuzzOAuth2TokenResponse(f *testing.F) {
 		creds := ClientCredentials(cfg, OAuth2Options{HTTPClient: &http.Client{Transport: endpoint}})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		value, err := creds.Authorization(testAuthRequest(ctx))
+		value, err := authorizeValue(creds, testAuthRequest(ctx))
 
 		if r := endpoint.read(); r > 1<<20+1 {
 			t.Fatalf("read %d bytes of the token response", r)

@@ -39,7 +39,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	basic := Basic("alice", "secret")
 	basicT := &Transport{Base: newNopBase(), Credentials: basic, Origins: []string{origin}}
 	// Teach it the protection space, as the first challenge would.
-	_, _ = basic.Answer(&AuthRequest{Request: req}, &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Basic"}}})
+	_, _ = answerValue(basic, originAuthRequest(req), "", &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Basic"}}})
 
 	digestBase := newNopBase()
 	digestBase.challenge = http.Header{"Www-Authenticate": {`Digest realm="api", qop="auth", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"`}}
