@@ -827,15 +827,16 @@ func (r redactingLogger) log(level slog.Level, msg string, kv []any) {
 }
 
 // CheckRetry is the retry policy of [NewClient]: retryablehttp's default
-// (429, 5xx except 501, network errors) except that it never retries an auth
-// failure. A 401, 403 or 407, as a response or as reauth's typed error, has
-// already been answered as far as it can be; repeating it would send refused
-// credentials again (DESIGN.md, invariants 1–3).
+// (429, 5xx except 501, network errors) except that it never retries an
+// error matching [ErrFinal] (every auth failure and configuration error of
+// reauth's, and the errors custom Credentials mark so) nor a 401, 403 or 407
+// response: those have been answered as far as they can be, and repeating
+// them would send refused credentials again (DESIGN.md, invariants 1–3).
 func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil && isFinalAuthError(err) {
+	if err != nil && errors.Is(err, ErrFinal) {
 		return false, nil
 	}
 	if resp != nil {
@@ -845,26 +846,6 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 	}
 	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// isFinalAuthError reports whether err is one of reauth's own verdicts, which
-// no retry can change.
-func isFinalAuthError(err error) bool {
-	for _, target := range []error{ErrUnauthorized, ErrForbidden, ErrInvalidRequest, ErrNoOrigins, ErrInsecureCredentials, ErrMalformedCredentials} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	var fe finalError
-	return errors.As(err, &fe) && fe.Final()
-}
-
-// finalError is implemented by errors of reauth that may be final: those
-// whose Final reports true (a token endpoint's refusal of the client, a
-// registry realm refused by policy) are not retried by [CheckRetry].
-type finalError interface {
-	error
-	Final() bool
 }
 
 // CloseIdleConnections closes the idle connections of Base (nil:

@@ -31,6 +31,47 @@ var (
 // fmt.Errorf("%w: …", reauth.ErrFinal), or with an Is method.
 var ErrFinal = errors.New("reauth: final")
 
+// Final returns err marked final: its text, errors.Is and errors.As see
+// through it, and it matches [ErrFinal]. Nil stays nil.
+func Final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return finalError{err}
+}
+
+type finalError struct{ err error }
+
+func (e finalError) Error() string      { return e.err.Error() }
+func (e finalError) Unwrap() error      { return e.err }
+func (finalError) Is(target error) bool { return target == ErrFinal }
+
+// sentinel is a sentinel error that is final, and a configuration error
+// when config is set: errors.Is matches it, ErrFinal, and ErrConfig.
+type sentinel struct {
+	msg    string
+	config bool
+}
+
+func (e *sentinel) Error() string { return e.msg }
+
+func (e *sentinel) Is(target error) bool {
+	return target == ErrFinal || e.config && target == ErrConfig
+}
+
+func configError(msg string) error { return &sentinel{msg: msg, config: true} }
+
+// The final sentinels are made here rather than in their declarations, so
+// that go doc shows no unexported names; their texts name the fix.
+func init() {
+	ErrMalformedCredentials = configError("reauth: malformed credentials")
+	ErrNoOrigins = configError(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
+	ErrInsecureCredentials = configError("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	ErrNoCredentialsForOrigins = configError(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
+	ErrProxyUnknown = configError("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
+	ErrConfig = &sentinel{msg: "reauth: configuration error"}
+}
+
 // Reasons an [*UnauthorizedError] gives for not retrying. They are wrapped by
 // the error, so errors.Is(err, ErrSameCredentials) and the like work.
 var (
@@ -64,25 +105,25 @@ var (
 	// errors below, a malformed Transport.Origins entry, a field that
 	// credentials may not set). The error's text names the fix. It is
 	// final (see [ErrFinal]).
-	ErrConfig = errors.New("reauth: configuration error")
+	ErrConfig error
 	// ErrMalformedCredentials: the credentials cannot be written into a
 	// header field as their scheme requires (a ':' in a Basic user-id, a
 	// Bearer token that is not a b64token). The error says which, never the
 	// value.
-	ErrMalformedCredentials = errors.New("reauth: malformed credentials")
+	ErrMalformedCredentials error
 	// ErrNoOrigins: Credentials are set but Origins is empty, so there is no
 	// origin the credentials may be sent to.
-	ErrNoOrigins = errors.New(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
+	ErrNoOrigins error
 	// ErrInsecureCredentials: Basic or Bearer credentials would go over plain
 	// http to a host that is not loopback.
-	ErrInsecureCredentials = errors.New("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	ErrInsecureCredentials error
 	// ErrNoCredentialsForOrigins: Origins are set but Credentials is nil, so
 	// nothing would ever answer their challenges.
-	ErrNoCredentialsForOrigins = errors.New(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
+	ErrNoCredentialsForOrigins error
 	// ErrProxyUnknown: ProxyCredentials are set, Base is not an
 	// *http.Transport and Transport.Proxy is nil, so reauth cannot know
 	// which proxy a request goes through and could never answer a 407.
-	ErrProxyUnknown = errors.New("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
+	ErrProxyUnknown error
 )
 
 // MaxErrorBody is how many bytes of a refusing response's body the typed
@@ -155,7 +196,9 @@ func (e *UnauthorizedError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrUnauthorized) true.
-func (e *UnauthorizedError) Is(target error) bool { return target == ErrUnauthorized }
+func (e *UnauthorizedError) Is(target error) bool {
+	return target == ErrUnauthorized || target == ErrFinal
+}
 
 // Unwrap returns the reason reauth gave up.
 func (e *UnauthorizedError) Unwrap() error { return e.Err }
@@ -200,7 +243,7 @@ func (e *ForbiddenError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrForbidden) true.
-func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden || target == ErrFinal }
 
 // InvalidRequestError is returned for a 400 from a bound origin whose Bearer
 // challenge says error="invalid_request" (RFC 6750 §3.1): the request or its
@@ -222,7 +265,9 @@ func (e *InvalidRequestError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInvalidRequest) true.
-func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
+func (e *InvalidRequestError) Is(target error) bool {
+	return target == ErrInvalidRequest || target == ErrFinal
+}
 
 func statusWord(code int) string {
 	if code == 407 {
@@ -315,20 +360,9 @@ func (e *RealmError) Error() string {
 	return fmt.Sprintf("reauth: registry token realm %s %s", e.Realm, e.Reason)
 }
 
-// Is makes errors.Is(err, ErrRealmNotAllowed) true.
-func (e *RealmError) Is(target error) bool { return target == ErrRealmNotAllowed }
-
-// Final reports that a retry cannot help: the realm is refused by policy.
-func (*RealmError) Final() bool { return true }
-
-// finalErr marks an error that no retry can change (see finalError), for
-// error types that are final only in some cases.
-type finalErr struct{ error }
-
-func (e finalErr) Unwrap() error { return e.error }
-
-// Final reports that a retry cannot help.
-func (finalErr) Final() bool { return true }
+// Is makes errors.Is(err, ErrRealmNotAllowed) true, and errors.Is(err,
+// ErrFinal): the realm is refused by policy, a retry cannot help.
+func (e *RealmError) Is(target error) bool { return target == ErrRealmNotAllowed || target == ErrFinal }
 
 // The "reauth: " prefix starts every error reauth makes, once. An error that
 // wraps another error reauth made prints what it wraps without that prefix:

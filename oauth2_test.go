@@ -439,7 +439,7 @@ func TestTokenEndpointFailuresAreTypedErrors(t *testing.T) {
 			require.ErrorAs(t, err, &te)
 			assert.Equal(t, tc.status, te.StatusCode)
 			assert.Equal(t, tc.code, te.Code)
-			assert.Equal(t, tc.final, te.Final())
+			assert.Equal(t, tc.final, errors.Is(te, ErrFinal))
 			retry, _ := CheckRetry(t.Context(), nil, err)
 			assert.Equal(t, !tc.final, retry, "CheckRetry retries exactly the errors that are not final")
 			assert.NotContains(t, err.Error(), secretMarker)
@@ -904,7 +904,7 @@ func TestOnlyBearerTokensOfVisibleASCIIAreSent(t *testing.T) {
 			assert.ErrorContains(t, err, tc.reason)
 			var te *TokenError
 			require.ErrorAs(t, err, &te)
-			assert.True(t, te.Final(), "the endpoint would issue the same kind of token again")
+			assert.True(t, errors.Is(te, ErrFinal), "the endpoint would issue the same kind of token again")
 			assert.NotContains(t, err.Error(), secretMarker)
 		})
 	}

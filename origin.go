@@ -30,13 +30,13 @@ func parseOrigins(raw []string) (*originSet, error) {
 		u, err := url.Parse(r)
 		if err != nil {
 			// The text is not echoed: a mistyped entry may hold userinfo.
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", i)
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", i, u.Redacted())
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i, u.Redacted())
 		}
 		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", i, redactURL(u))
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", ErrConfig, i, redactURL(u))
 		}
 		s.list = append(s.list, origin{Scheme: u.Scheme, Host: strings.ToLower(u.Hostname()), Port: portOf(u)})
 	}

@@ -140,7 +140,8 @@ func (e *ProxyConnectError) Error() string {
 // errors.Is(err, ErrForbidden) true for a 403.
 func (e *ProxyConnectError) Is(target error) bool {
 	return target == ErrUnauthorized && e.StatusCode == http.StatusProxyAuthRequired ||
-		target == ErrForbidden && e.StatusCode == http.StatusForbidden
+		target == ErrForbidden && e.StatusCode == http.StatusForbidden ||
+		target == ErrFinal && (e.StatusCode == http.StatusProxyAuthRequired || e.StatusCode == http.StatusForbidden)
 }
 
 // Unwrap returns Err.

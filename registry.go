@@ -194,7 +194,7 @@ func parseScopes(param string) ([]scope, error) {
 		k, ok := index[resource]
 		if !ok {
 			if len(out) == maxScopes {
-				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d resources in its scope; reauth refuses it rather than request and hold a token for each", maxScopes)}
+				return nil, Final(fmt.Errorf("reauth: the registry's challenge asks for more than %d resources in its scope; reauth refuses it rather than request and hold a token for each", maxScopes))
 			}
 			k = len(out)
 			index[resource] = k
@@ -212,7 +212,7 @@ func parseScopes(param string) ([]scope, error) {
 				continue
 			}
 			if len(s.actions) == maxActions {
-				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d actions on %q; reauth refuses it", maxActions, cleanField(resource, nil))}
+				return nil, Final(fmt.Errorf("reauth: the registry's challenge asks for more than %d actions on %q; reauth refuses it", maxActions, cleanField(resource, nil)))
 			}
 			s.actions = append(s.actions, a)
 		}

@@ -3,6 +3,7 @@ package reauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -800,7 +801,7 @@ func TestRegistryRealmPolicy(t *testing.T) {
 			assert.Contains(t, re.Reason, tt.refused)
 			assert.NotContains(t, err.Error(), "pw@")
 			assert.False(t, fake.saw(realmURL.Host), "nothing is sent to a refused realm")
-			assert.True(t, isFinalAuthError(err), "no retry can change it")
+			assert.True(t, errors.Is(err, ErrFinal), "no retry can change it")
 		})
 	}
 }

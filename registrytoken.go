@@ -49,7 +49,7 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 		return nil, &RealmError{Realm: redactURL(realm), Reason: "is not in Transport.Origins; add its origin there to send the registry credentials to it"}
 	}
 	if c.basic != nil && c.basic.err != nil {
-		return nil, finalErr{c.basic.err}
+		return nil, Final(c.basic.err)
 	}
 	if base == nil {
 		base = http.DefaultTransport
