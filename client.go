@@ -603,14 +603,13 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		chs, _ := x.challenges(resp)
 		body := x.errorBody(resp)
 		return &ForbiddenError{
-			StatusCode:     resp.StatusCode,
-			Challenges:     chs,
-			Bearer:         bearerErrorOf(chs),
-			Body:           body,
-			Method:         x.req.Method,
-			URL:            redactURL(x.req.URL),
-			RegistryErrors: registryErrorsOf(resp.Header, body, x.secrets()),
-			Proxy:          byProxy,
+			StatusCode: resp.StatusCode,
+			Challenges: chs,
+			Bearer:     bearerErrorOf(chs),
+			Body:       body,
+			Method:     x.req.Method,
+			URL:        redactURL(x.req.URL),
+			Proxy:      byProxy,
 		}
 	case http.StatusBadRequest:
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {

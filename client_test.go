@@ -359,7 +359,7 @@ func TestRegistryDeniedBodyIsKept(t *testing.T) {
 	_, err := get(t, clientFor(&Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}}), srv.URL)
 	var fe *ForbiddenError
 	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors)
+	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors())
 	assert.Contains(t, fe.Error(), "DENIED")
 }
 

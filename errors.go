@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
-	"net/http"
 	"strings"
 )
 
@@ -143,13 +141,11 @@ type BearerError struct {
 	Claims      string // claims (insufficient_claims)
 }
 
-// bearerErrorOf returns the error fields of the first Bearer challenge that
-// has any, or the zero value.
+// bearerErrorOf returns the error fields of the first challenge that has
+// any, whatever its scheme: RFC 6750 §3's parameters, which DPoP (RFC 9449
+// §7.1) and step-up (RFC 9470) reuse; or the zero value.
 func bearerErrorOf(chs []Challenge) BearerError {
 	for _, c := range chs {
-		if !c.Is("Bearer") && !c.Is("DPoP") {
-			continue
-		}
 		e := BearerError{
 			Code:        c.Params["error"],
 			Description: c.Params["error_description"],
@@ -214,11 +210,6 @@ type ForbiddenError struct {
 	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // without userinfo, query or fragment
-	// RegistryErrors holds the errors of a Docker/OCI registry error body
-	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
-	// as the registry sent them but for echoed credentials, which are
-	// replaced by "[redacted]"; Error cleans them for printing.
-	RegistryErrors []RegistryError
 	// Proxy is true when the 403 answered the proxy's credentials (a proxy
 	// that accepted them but will not forward the request, such as squid's
 	// ERR_ACCESS_DENIED), false when it answered the origin's.
@@ -236,7 +227,7 @@ func (e *ForbiddenError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "reauth: %s %s: %d forbidden", e.Method, e.URL, e.StatusCode)
 	writeBearerError(&b, e.Bearer)
-	for _, re := range e.RegistryErrors {
+	for _, re := range e.RegistryErrors() {
 		fmt.Fprintf(&b, "; registry error %s: %s", cleanField(re.Code, nil), cleanField(re.Message, nil))
 	}
 	return b.String()
@@ -321,12 +312,10 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 }
 
 // registryErrorsOf decodes a Docker/OCI distribution error body
-// ({"errors":[{"code":…,"message":…}]}) when the response is JSON, with the
-// secrets the server could echo replaced; anything else gives nil. body is
-// already bounded by MaxErrorBody.
-func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryError {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+// ({"errors":[{"code":…,"message":…}]}); anything else gives nil. body is
+// bounded by MaxErrorBody and already redacted.
+func registryErrorsOf(body []byte) []RegistryError {
+	if len(body) == 0 || body[0] != '{' {
 		return nil
 	}
 	var doc struct {
@@ -335,8 +324,15 @@ func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryEr
 	if json.Unmarshal(body, &doc) != nil {
 		return nil
 	}
-	return redactRegistryErrors(doc.Errors, secrets)
+	return doc.Errors
 }
+
+// RegistryErrors decodes the errors of a Docker/OCI registry error body
+// ({"errors":[{"code":"DENIED","message":…}]}) from Body, nil when Body is
+// not one: as the registry sent them but for echoed credentials, which were
+// replaced by "[redacted]" in Body. It decodes when asked, so a 403 that no
+// one asks about costs no JSON decoding; Error cleans them for printing.
+func (e *ForbiddenError) RegistryErrors() []RegistryError { return registryErrorsOf(e.Body) }
 
 // ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200
 // with something that is not a usable token: not JSON, larger than

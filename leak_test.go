@@ -798,8 +798,8 @@ func TestEchoedSecretsAreRedactedFromEveryErrorField(t *testing.T) {
 					assertNoLeakIn(t, "the body", string(ue.Body))
 				case errors.As(err, &fe):
 					require.Equal(t, http.StatusForbidden, status)
-					require.NotEmpty(t, fe.RegistryErrors)
-					assert.True(t, strings.Contains(fe.RegistryErrors[0].Message, "[redacted]"), "the message is kept, the secret replaced")
+					require.NotEmpty(t, fe.RegistryErrors())
+					assert.True(t, strings.Contains(fe.RegistryErrors()[0].Message, "[redacted]"), "the message is kept, the secret replaced")
 					assert.True(t, strings.Contains(fe.Error(), "[redacted]"), "the message is printed, the secret replaced")
 					fields = *fe
 					assertNoLeakIn(t, "the body", string(fe.Body))

@@ -256,14 +256,3 @@ func (x *exchange) errorBody(resp *http.Response) []byte {
 	}
 	return body
 }
-
-// redactRegistryErrors returns errs with the secrets replaced in each code
-// and message; errs itself is not modified.
-func redactRegistryErrors(errs []RegistryError, secrets []string) []RegistryError {
-	out := slices.Clone(errs)
-	for i := range out {
-		out[i].Code, _ = redactSecrets(out[i].Code, secrets)
-		out[i].Message, _ = redactSecrets(out[i].Message, secrets)
-	}
-	return out
-}

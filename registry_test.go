@@ -632,7 +632,7 @@ func TestRegistryDeniedIsForbidden(t *testing.T) {
 	_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/app/manifests/v1")
 	var fe *ForbiddenError
 	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors)
+	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors())
 	assert.Equal(t, 2, reg.count(), "403 is final: no token fetch, no retry")
 	assert.Len(t, realm.seen(), 1)
 }
