@@ -23,9 +23,11 @@ const DefaultMaxBufferedBody = 1 << 20
 // RFC 9110 §15.5 says a client should:
 //
 //   - 401 from a bound origin: the challenges are parsed, Credentials answer
-//     them with a value that differs from the one refused, and the request is
-//     retried once. With nothing new to offer, or after the retry, RoundTrip
-//     returns an [*UnauthorizedError].
+//     them with fields that differ from those refused, and the request is
+//     retried within the retry ceiling: one retry per challenge kind, and one
+//     more when the server asks only for a fresh nonce ([RetryNonce]), so at
+//     most 3 requests per leg (DESIGN.md, Retry ceiling). With nothing new to
+//     offer, or past the ceiling, RoundTrip returns an [*UnauthorizedError].
 //   - 403 from a bound origin, or on a request that carried reauth's proxy
 //     credentials (a proxy that accepted them and will not forward it):
 //     final at once, a [*ForbiddenError] whose Proxy field says whose
@@ -104,8 +106,9 @@ type Transport struct {
 	// (an *os.File) is sent again by seeking back, whatever its size. Zero
 	// means [DefaultMaxBufferedBody]; negative means never keep a copy.
 	MaxBufferedBody int64
-	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
-	// to hosts that are not loopback, where anyone on the path can read them.
+	// InsecureAllowHTTP lets secret credentials (values set with
+	// AuthRequest.Set: Basic, bearer tokens) go over plain http to hosts
+	// that are not loopback, where anyone on the path can read them.
 	// Without it, a loopback origin gets them over plain http only when the
 	// request stays on the host: directly, or through a proxy on loopback.
 	InsecureAllowHTTP bool

@@ -41,7 +41,7 @@
 //     may fetch a new token once, others give up with an [*UnauthorizedError].
 //   - 403: final at once, a [*ForbiddenError] (errors.Is(err, [ErrForbidden])),
 //     never retried, also not by [NewClient]. Bearer's insufficient_scope gives
-//     the scope required; a registry's error body gives RegistryErrors.
+//     the scope required; a registry's error body gives RegistryErrors().
 //   - 400 with Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 with Proxy-Authenticate from the proxy: answered like a 401 with
 //     Transport.ProxyCredentials and Proxy-Authorization, with a retry of its

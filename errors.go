@@ -64,7 +64,7 @@ func configError(msg string) error { return &sentinel{msg: msg, config: true} }
 func init() {
 	ErrMalformedCredentials = configError("reauth: malformed credentials")
 	ErrNoOrigins = configError(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
-	ErrInsecureCredentials = configError("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	ErrInsecureCredentials = configError("reauth: refusing to send secret credentials (Basic, a bearer token) over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
 	ErrNoCredentialsForOrigins = configError(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
 	ErrProxyUnknown = configError("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
 	ErrConfig = &sentinel{msg: "reauth: configuration error"}
@@ -112,8 +112,9 @@ var (
 	// ErrNoOrigins: Credentials are set but Origins is empty, so there is no
 	// origin the credentials may be sent to.
 	ErrNoOrigins error
-	// ErrInsecureCredentials: Basic or Bearer credentials would go over plain
-	// http to a host that is not loopback.
+	// ErrInsecureCredentials: a secret credential (a value set with
+	// AuthRequest.Set: Basic, a bearer token) would go over plain http to a
+	// host that is not loopback (DESIGN.md, Plain http).
 	ErrInsecureCredentials error
 	// ErrNoCredentialsForOrigins: Origins are set but Credentials is nil, so
 	// nothing would ever answer their challenges.
