@@ -164,7 +164,7 @@ func (d *digestCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, er
 		}
 		dc, err := parseDigestChallenge(ch)
 		if err == nil && d.opts.DisallowMD5 && strings.HasPrefix(dc.alg.name, "MD5") {
-			err = fmt.Errorf("%w: MD5 is disallowed by DigestOptions", ErrDigestAlgorithm)
+			err = fmt.Errorf("%w: algorithm MD5 is disallowed by DigestOptions", ErrDigestChallenge)
 		}
 		if err != nil {
 			why = err

@@ -85,8 +85,6 @@ var sentinels = []struct {
 	{reauth.ErrRefusedAfterRetry, "ErrRefusedAfterRetry"},
 	{reauth.ErrBodyNotReplayable, "ErrBodyNotReplayable"},
 	{reauth.ErrDigestChallenge, "ErrDigestChallenge"},
-	{reauth.ErrDigestAlgorithm, "ErrDigestAlgorithm"},
-	{reauth.ErrDigestQop, "ErrDigestQop"},
 	{reauth.ErrDigestRspauth, "ErrDigestRspauth"},
 	{reauth.ErrNoOrigins, "ErrNoOrigins"},
 	{reauth.ErrInsecureCredentials, "ErrInsecureCredentials"},
