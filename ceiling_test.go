@@ -148,7 +148,7 @@ func TestRetryCeiling(t *testing.T) {
 				legs++
 			}
 			assert.LessOrEqual(t, h.requests, 1+2*legs, "the retry ceiling")
-			assert.NotContains(t, err.Error(), "SENTINEL")
+			reauth.AssertNoSecret(t, "the error", err.Error())
 		})
 	}
 }

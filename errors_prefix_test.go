@@ -71,7 +71,7 @@ func TestErrorStringsSayReauthOnce(t *testing.T) {
 			walkErrors(err, func(e error) {
 				text := e.Error()
 				assert.LessOrEqual(t, strings.Count(text, "reauth:"), 1, "%T repeats the prefix: %s", e, text)
-				assertNoSecret(t, text)
+				assertNoSecret(t, "the text", text)
 			})
 		})
 	}

@@ -190,14 +190,6 @@ func nonceProxy(t *testing.T) *testProxy {
 	return newTestProxy(t, `Nonce realm="proxy", nonce="n1"`, func(v string) bool { return v == nonceAnswer("n1") })
 }
 
-func assertNoProxySecret(t *testing.T, s string) {
-	t.Helper()
-	assertNoSecret(t, s)
-	assert.NotContains(t, s, proxyPassword)
-	assert.NotContains(t, s, strings.TrimPrefix(proxyBasic, "Basic "))
-	assert.NotContains(t, s, "SENTINEL-answer")
-}
-
 func TestPlainHTTPProxyWrongPasswordIsFinalAfterOneRetry(t *testing.T) {
 	proxy := basicProxy(t)
 	origin := newRecorder(t, okHandler)
@@ -215,7 +207,7 @@ func TestPlainHTTPProxyWrongPasswordIsFinalAfterOneRetry(t *testing.T) {
 	require.Len(t, proxy.forwarded(), 2, "the challenge, then the one retry")
 	assert.Empty(t, proxy.forwarded()[0], "Basic waits for the proxy's challenge")
 	assert.Zero(t, origin.count())
-	assertNoProxySecret(t, err.Error())
+	assertNoSecret(t, "the text", err.Error())
 }
 
 func TestConnectBasicGoesWithTheFirstCONNECT(t *testing.T) {
@@ -269,7 +261,7 @@ func TestConnectChallengeIsLearnedThenAnswered(t *testing.T) {
 		assert.Equal(t, "n1", pe.Challenges[0].Params["nonce"])
 		assert.Equal(t, strings.TrimPrefix(target.URL, "https://"), pe.Target)
 		assert.Equal(t, proxy.URL, pe.Proxy)
-		assertNoProxySecret(t, err.Error())
+		assertNoSecret(t, "the text", err.Error())
 
 		resp, err := c.Get(target.URL)
 		require.NoError(t, err)
@@ -323,7 +315,7 @@ func TestConnectRefusalIsFinal(t *testing.T) {
 			}
 			assert.Equal(t, tt.connects, proxy.connectAuthorizations(), "neither reauth nor the retrying client repeats it")
 			assert.Empty(t, target.requests())
-			assertNoProxySecret(t, err.Error())
+			assertNoSecret(t, "the text", err.Error())
 		})
 	}
 }
@@ -467,7 +459,7 @@ func TestForbiddenAfterProxyCredentialsIsFinalAndTyped(t *testing.T) {
 			assert.ErrorIs(t, err, ErrForbidden)
 			assert.Equal(t, tt.wantProxy, fe.Proxy)
 			assert.Equal(t, tt.wantProxy, l.only(t, EventForbidden).Proxy)
-			assertNoSecretQuiet(t, "the error", err.Error())
+			assertNoSecret(t, "the error", err.Error())
 		})
 	}
 	t.Run("ReturnResponse gives the 403", func(t *testing.T) {
