@@ -820,15 +820,6 @@ func TestStepUpWithoutAnswerCarriesTheChallengeToTheCaller(t *testing.T) {
 	}
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	start  time.Time
-	offset atomic.Int64
-}
-
-func newTestClock() *testClock           { return &testClock{start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-func (c *testClock) now() time.Time      { return c.start.Add(time.Duration(c.offset.Load())) }
-func (c *testClock) set(d time.Duration) { c.offset.Store(int64(d)) }
 
 func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	tests := []struct {
@@ -846,14 +837,14 @@ func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
-			src := &countingSource{lifetime: tc.lifetime, now: clock.now}
-			c := OAuth2WithOptions(src, OAuth2Options{Skew: tc.skew, Now: clock.now})
+			clock := newFakeClock()
+			src := &countingSource{lifetime: tc.lifetime, now: clock.Now}
+			c := OAuth2WithOptions(src, OAuth2Options{Skew: tc.skew, Now: clock.Now})
 			ar := testAuthRequest(t.Context())
 			first, err := authorizeValue(c, ar)
 			require.NoError(t, err)
 
-			clock.set(tc.keep)
+			clock.Set(tc.keep)
 			v, err := authorizeValue(c, ar)
 			require.NoError(t, err)
 			assert.Equal(t, first, v)
@@ -862,7 +853,7 @@ func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 			if tc.replace < 0 {
 				return
 			}
-			clock.set(tc.replace)
+			clock.Set(tc.replace)
 			v, err = authorizeValue(c, ar)
 			require.NoError(t, err)
 			assert.NotEqual(t, first, v)

@@ -209,27 +209,6 @@ func (reg *testRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
-// registryClock is an injectable clock.
-type registryClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newRegistryClock() *registryClock {
-	return &registryClock{now: time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *registryClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *registryClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // registryClient binds the registry and its realm: the password goes to the
 // realm only when its origin is bound.
@@ -354,7 +333,7 @@ func TestRegistryTokenExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newRegistryClock()
+			clock := newFakeClock()
 			realm := newTestRealm(t)
 			realm.expiresIn = tt.expiresIn
 			if tt.issuedAgo != 0 {

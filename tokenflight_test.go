@@ -128,11 +128,11 @@ func stepUpRefusal(string) *Refusal {
 // is only due for replacement does not wait for a user's login, nor fail
 // with the StepUp hook's error.
 func TestRoutineRefreshDoesNotJoinAStepUp(t *testing.T) {
-	clock := newTestClock()
+	clock := newFakeClock()
 	src := newStepUpSource()
 	src.stepErr = errors.New("the user closed the login window")
-	src.expiry = clock.now().Add(time.Hour)
-	c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp, Now: clock.now})
+	src.expiry = clock.Now().Add(time.Hour)
+	c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp, Now: clock.Now})
 	ar := testAuthRequest(t.Context())
 	plain, err := authorizeValue(c, ar)
 	require.NoError(t, err)
@@ -145,7 +145,7 @@ func TestRoutineRefreshDoesNotJoinAStepUp(t *testing.T) {
 	}()
 	<-src.hookCalled // the user is logging in
 
-	clock.set(time.Hour) // the plain token is due for replacement
+	clock.Set(time.Hour) // the plain token is due for replacement
 	src.release <- struct{}{}
 	ctx, cancel := context.WithTimeout(t.Context(), flightGuard)
 	defer cancel()
@@ -218,7 +218,7 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 // waiting for it. If the hung fetch ever returns, OnToken sees its token,
 // and the newer token stays in use.
 func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
-	clock := newTestClock()
+	clock := newFakeClock()
 	hung, unhang := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	src := tokenSourceFunc(func() (*oauth2.Token, error) {
@@ -230,7 +230,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 		return &oauth2.Token{AccessToken: fmt.Sprint("tok", n)}, nil
 	})
 	saved := make(chan string, 4)
-	c := OAuth2WithOptions(src, OAuth2Options{FetchTimeout: time.Minute, Now: clock.now, OnToken: func(_ context.Context, tok *oauth2.Token) error {
+	c := OAuth2WithOptions(src, OAuth2Options{FetchTimeout: time.Minute, Now: clock.Now, OnToken: func(_ context.Context, tok *oauth2.Token) error {
 		saved <- tok.AccessToken
 		return nil
 	}}).(*oauth2Credentials)
@@ -254,7 +254,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 	require.NotNil(t, first)
 
 	// Younger than FetchTimeout: joined, not started again.
-	clock.set(time.Minute - time.Second)
+	clock.Set(time.Minute - time.Second)
 	ended, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err = authorizeValue(c, testAuthRequest(ended))
@@ -264,7 +264,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 	c.mu.Unlock()
 
 	// As old as FetchTimeout: a new fetch, which answers.
-	clock.set(time.Minute)
+	clock.Set(time.Minute)
 	ctx, cancel = context.WithTimeout(t.Context(), flightGuard)
 	defer cancel()
 	v, err := authorizeValue(c, testAuthRequest(ctx))
