@@ -820,7 +820,6 @@ func TestStepUpWithoutAnswerCarriesTheChallengeToTheCaller(t *testing.T) {
 	}
 }
 
-
 func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -209,7 +209,6 @@ func (reg *testRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
-
 // registryClient binds the registry and its realm: the password goes to the
 // realm only when its origin is bound.
 func registryClient(reg *testRegistry, creds Credentials) *http.Client {
