@@ -236,14 +236,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := cfg.base.RoundTrip(req)
 		if err != nil {
 			// A CONNECT refused with 407 may be answered (ConfigureProxy).
-			resp, err = (&exchange{t: t, cfg: cfg, req: req, via: via, attempts: 1}).retryUnbound(err)
+			resp, err = (&exchange{t: t, req: req, via: via, attempts: 1}).retryUnbound(err)
 		}
 		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired) {
 			t.unanswered(cfg, req, via, resp)
 		}
 		return resp, err
 	}
-	x := &exchange{t: t, cfg: cfg, req: req, via: via}
+	x := &exchange{t: t, req: req, via: via}
 	// Nearly every request has one leg, kept in x.one so that the state of
 	// a call is a single small allocation.
 	x.legs = x.one[:0]
@@ -254,10 +254,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// the request at all. A field the caller set makes that leg the
 	// caller's: sent as it is, never replaced, never retried.
 	if proxyLeg {
-		x.legs = append(x.legs, leg{ar: AuthRequest{proxy: via, base: cfg.base, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{onProxy: true, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
 	}
 	if bound {
-		x.legs = append(x.legs, leg{ar: AuthRequest{base: cfg.base, x: x}, caller: hasField(req.Header, "Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{x: x}, caller: hasField(req.Header, "Authorization")})
 	}
 	return x.run()
 }
@@ -271,11 +271,8 @@ func hasField(h http.Header, name string) bool {
 // Authorization) or to the proxy (407, Proxy-Authorization). Each has its
 // own retries (see grant).
 type leg struct {
-	ar AuthRequest // ar.proxy is set for the proxy's leg
-	// refused are the sets of fields refused on this leg, copies: the
-	// ceiling allows at most two refusals before the last.
-	refused [][]authField
-	used    Retry // the retries taken
+	ar   AuthRequest // ar.onProxy is set for the proxy's leg; ar.ext.refused are the sets refused
+	used Retry       // the retries taken
 	// caller: the request carried this leg's field itself. It is sent as it
 	// is, and a refusal of it is final.
 	caller bool
@@ -291,13 +288,17 @@ func (l *leg) sent() string {
 }
 
 // set reports whether reauth's credentials set fields on the leg's attempt.
-func (l *leg) set() bool { return !l.caller && len(l.ar.fields) > 0 }
+func (l *leg) set() bool { return !l.caller && l.ar.hasFields() }
 
 // wasRefused reports whether the leg's fields on the attempt being built are
 // a set refused before on this request (DESIGN.md, invariant 2).
 func (l *leg) wasRefused() bool {
-	for _, old := range l.refused {
-		if sameFields(old, l.ar.fields) {
+	if l.ar.ext == nil || len(l.ar.ext.refused) == 0 {
+		return false
+	}
+	now := l.ar.fields()
+	for _, old := range l.ar.ext.refused {
+		if sameFields(old, now) {
 			return true
 		}
 	}
@@ -321,7 +322,7 @@ func sameFields(a, b []authField) bool {
 // creds returns the credentials that answer for l: ProxyCredentials for
 // the proxy, Credentials for the origin.
 func (x *exchange) creds(l *leg) Credentials {
-	if l.ar.proxy != nil {
+	if l.ar.onProxy {
 		return x.t.ProxyCredentials
 	}
 	return x.t.Credentials
@@ -330,7 +331,6 @@ func (x *exchange) creds(l *leg) Credentials {
 // exchange is the state of one RoundTrip call with authentication.
 type exchange struct {
 	t    *Transport
-	cfg  *transportConfig
 	req  *http.Request
 	via  *url.URL // the proxy a plain-http request goes through, when reauth asked
 	legs []leg    // proxy first, then origin
@@ -338,8 +338,7 @@ type exchange struct {
 	// request: a proxy and an origin to authenticate to need two.
 	one      [1]leg
 	body     *replayableBody // nil when the request has no body
-	spare    []string        // value slots of the attempt's header copy, for the legs' first fields
-	attempts int
+	attempts int32
 	// connectUsed: the retries taken after CONNECT 407s (ConfigureProxy).
 	connectUsed Retry
 }
@@ -347,7 +346,7 @@ type exchange struct {
 // origin returns the leg to the bound origin, nil when the request does not
 // go to one.
 func (x *exchange) origin() *leg {
-	if n := len(x.legs); n > 0 && x.legs[n-1].ar.proxy == nil {
+	if n := len(x.legs); n > 0 && !x.legs[n-1].ar.onProxy {
 		return &x.legs[n-1]
 	}
 	return nil
@@ -356,7 +355,7 @@ func (x *exchange) origin() *leg {
 // proxy returns the leg to the proxy, nil when the request does not go
 // through one with ProxyCredentials.
 func (x *exchange) proxy() *leg {
-	if len(x.legs) > 0 && x.legs[0].ar.proxy != nil {
+	if len(x.legs) > 0 && x.legs[0].ar.onProxy {
 		return &x.legs[0]
 	}
 	return nil
@@ -366,7 +365,7 @@ func (x *exchange) run() (*http.Response, error) {
 	// The body first: schemes that sign it (Digest auth-int) read it when
 	// they authorize.
 	if x.req.Body != nil && x.req.Body != http.NoBody {
-		x.body = newReplayableBody(x.req, x.cfg.maxBuf)
+		x.body = newReplayableBody(x.req, x.t.cfg.maxBuf)
 		// The one close of the caller's body, on every path: now, or once
 		// the base has closed what it was given.
 		defer x.body.done()
@@ -425,28 +424,27 @@ func (x *exchange) legFor(status int) *leg {
 func (x *exchange) build() (*http.Request, error) {
 	r := new(http.Request)
 	*r = *x.req
-	r.Header, x.spare = cloneHeader(x.req.Header, len(x.legs))
+	r.Header = cloneHeader(x.req.Header, len(x.legs))
 	for i := range x.legs {
 		l := &x.legs[i]
-		l.ar.req = r
-		l.ar.fields, l.ar.setErr = nil, nil
+		l.ar.reset(r)
 		if l.caller {
 			continue
 		}
 		err := x.creds(l).Authorize(&l.ar)
 		if err == nil {
-			err = l.ar.setErr
+			err = l.ar.setError()
 		}
 		if err != nil && errors.Is(err, ErrNoCredentials) && l.used == 0 {
 			// Nothing to send before a challenge: the attempt goes
 			// without this leg's fields.
-			for _, f := range l.ar.fields {
+			for _, f := range l.ar.fields() {
 				r.Header[f.name] = x.req.Header[f.name]
 				if r.Header[f.name] == nil {
 					delete(r.Header, f.name)
 				}
 			}
-			l.ar.fields = nil
+			l.ar.reset(r)
 			continue
 		}
 		if err != nil {
@@ -469,7 +467,7 @@ func (x *exchange) send(r *http.Request) (*http.Response, error) {
 		r.Body = body
 	}
 	x.attempts++
-	resp, err := x.cfg.base.RoundTrip(r)
+	resp, err := x.t.cfg.base.RoundTrip(r)
 	if resp == nil && err == nil {
 		return nil, errors.New("reauth: Base RoundTripper returned a nil response and a nil error")
 	}
@@ -482,11 +480,12 @@ func (x *exchange) send(r *http.Request) (*http.Response, error) {
 // refused (invariant 2). It returns the retry, or nil with the reason to
 // give up.
 func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr error) (*http.Request, error) {
-	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent()), Err: perr})
+	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Challenges: chs, Scheme: schemeOf(l.sent()), Err: perr})
 	if l.caller {
 		return nil, ErrCallerCredentials
 	}
-	l.refused = append(l.refused, slices.Clone(l.ar.fields))
+	l.ar.extra()
+	l.ar.ext.refused = append(l.ar.ext.refused, l.ar.fields())
 	left := allowed(l.used)
 	if left == 0 {
 		return nil, ErrRefusedAfterRetry
@@ -506,15 +505,30 @@ func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr err
 		return nil, err
 	}
 	l.used = used
+	// The legs' first values live in the AuthRequests and the refused
+	// attempt's header shows them: if the retry is not sent, put back those
+	// it carried (the refusal may be returned with ReturnResponse).
+	var sent [2]string
+	for i := range x.legs {
+		sent[i] = x.legs[i].ar.val[0]
+	}
+	restore := func() {
+		for i := range x.legs {
+			x.legs[i].ar.val[0] = sent[i]
+		}
+	}
 	next, err := x.build()
 	if err != nil {
+		restore()
 		return nil, err
 	}
-	if len(l.ar.fields) == 0 {
+	if !l.ar.hasFields() {
+		restore()
 		return nil, ErrNoCredentials
 	}
 	for i := range x.legs {
 		if x.legs[i].wasRefused() {
+			restore()
 			return nil, ErrSameCredentials
 		}
 	}
@@ -522,11 +536,12 @@ func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr err
 	// its response is the final one (a full-duplex body still streaming).
 	if x.body != nil {
 		if err := x.body.rewind(); err != nil {
+			restore()
 			return nil, err
 		}
 	}
 	drainAndClose(resp.Body)
-	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Scheme: schemeOf(l.sent())})
+	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Scheme: schemeOf(l.sent())})
 	return next, nil
 }
 
@@ -536,10 +551,10 @@ func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr err
 // request stays on the host: a forward proxy elsewhere would see the
 // secret in the clear. Values set with SetProof may cross.
 func (x *exchange) checkSendable(l *leg) error {
-	if l.ar.proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
+	if l.ar.onProxy || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
 		return nil
 	}
-	if !slices.ContainsFunc(l.ar.fields, func(f authField) bool { return !f.proof }) {
+	if !l.ar.hasSecret() {
 		return nil
 	}
 	if !isLoopback(x.req.URL.Hostname()) {
@@ -562,7 +577,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error, chs []Challe
 	default:
 		fatal = reason // the credentials failed (token endpoint down, context done, …)
 	}
-	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.proxy != nil, Err: reason})
+	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Err: reason})
 	if fatal != nil {
 		drainAndClose(resp.Body)
 		return nil, fatal
@@ -578,7 +593,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error, chs []Challe
 		Body:       x.errorBody(resp),
 		Method:     x.req.Method,
 		URL:        redactURL(x.req.URL),
-		Attempts:   x.attempts,
+		Attempts:   int(x.attempts),
 		Err:        reason,
 		ParseErr:   perr,
 	}
@@ -673,14 +688,13 @@ func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 	return resp, nil
 }
 
-// cloneHeader copies h as http.Header.Clone does, with room for extra more
-// fields of one value each: it returns the copy and extra spare values that
-// share the copy's backing array, so that the credentials added to it cost
-// no allocation of their own. One pass: the array is sized for one value a
-// field, and a field with more grows it (the fields copied before keep
-// their place in the old one).
-func cloneHeader(h http.Header, extra int) (http.Header, []string) {
-	sv := make([]string, 0, len(h)+extra)
+// cloneHeader copies h as http.Header.Clone does, with room in the map for
+// extra more fields: the credentials set on the copy. Their values live in
+// the legs' AuthRequests. One array holds the copied values: it is sized for
+// one value a field, and a field with more grows it (the fields copied
+// before keep their place in the old one).
+func cloneHeader(h http.Header, extra int) http.Header {
+	sv := make([]string, 0, len(h))
 	h2 := make(http.Header, len(h)+extra)
 	for k, vv := range h {
 		if vv == nil {
@@ -692,8 +706,7 @@ func cloneHeader(h http.Header, extra int) (http.Header, []string) {
 		sv = append(sv, vv...)
 		h2[k] = sv[start:len(sv):len(sv)]
 	}
-	n := len(sv)
-	return h2, slices.Grow(sv, extra)[n : n+extra]
+	return h2
 }
 
 // readErrorBody reads up to MaxErrorBody bytes of a refusing response's body

@@ -112,17 +112,27 @@ type AuthRequest struct {
 	// schemes send up front when it is set (RFC 7617 §2.2).
 	Preemptive bool
 
-	req   *http.Request // the attempt
-	proxy *url.URL      // the proxy on the proxy leg
-	base  http.RoundTripper
-	x     *exchange // the RoundTrip, for the body and Origins; nil outside one
+	onProxy bool // the proxy leg
+	proof   bool // the first field is a proof (SetProof)
+	req     *http.Request
+	x       *exchange // the RoundTrip, for the body, Origins, the proxy, Base; nil outside one
+	// name and val are the first field set on the attempt; val backs the
+	// header's value slice, so the usual single field costs no allocation
+	// of its own. The AuthRequest is part of the exchange's one allocation.
+	name string
+	val  [1]string
+	ext  *authExt // what is rarely needed, allocated when it is
+}
 
-	// fields are what Set and SetProof set on the attempt being built;
-	// inline holds the first, so that the usual single field costs no
-	// allocation.
-	fields []authField
-	inline [1]authField
-	setErr error // a field that may not be set, reported after Authorize
+// authExt holds what an AuthRequest rarely needs: the proxy and base outside
+// a RoundTrip, fields beyond the first, a field that may not be set, the
+// sets refused.
+type authExt struct {
+	proxy   *url.URL
+	base    http.RoundTripper
+	more    []authField
+	err     error         // a field that may not be set, reported after Authorize
+	refused [][]authField // the sets refused on this leg of this request
 }
 
 // authField is one header field a leg set on an attempt. proof: a value that
@@ -143,7 +153,7 @@ func NewAuthRequest(req *http.Request, proxy *url.URL, base http.RoundTripper) *
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
-	return &AuthRequest{req: req, proxy: proxy, base: base}
+	return &AuthRequest{req: req, onProxy: proxy != nil, ext: &authExt{proxy: proxy, base: base}}
 }
 
 // Context returns the request's context: it bounds any work the credentials
@@ -157,16 +167,34 @@ func (r *AuthRequest) Context() context.Context { return r.req.Context() }
 func (r *AuthRequest) Request() *http.Request { return r.req }
 
 // Proxy returns the proxy on the proxy leg, nil on the origin leg.
-func (r *AuthRequest) Proxy() *url.URL { return r.proxy }
+func (r *AuthRequest) Proxy() *url.URL {
+	switch {
+	case !r.onProxy:
+		return nil
+	case r.ext != nil && r.ext.proxy != nil:
+		return r.ext.proxy
+	case r.x != nil:
+		return r.x.via
+	}
+	return nil
+}
 
 // Base returns the Transport's base RoundTripper, for Credentials that fetch
 // tokens. Requests sent through it carry none of the Transport's credentials.
-func (r *AuthRequest) Base() http.RoundTripper { return r.base }
+func (r *AuthRequest) Base() http.RoundTripper {
+	switch {
+	case r.ext != nil && r.ext.base != nil:
+		return r.ext.base
+	case r.x != nil:
+		return r.x.t.cfg.base
+	}
+	return http.DefaultTransport
+}
 
 // Field returns the leg's own credentials field: Authorization on the origin
 // leg, Proxy-Authorization on the proxy leg.
 func (r *AuthRequest) Field() string {
-	if r.proxy != nil {
+	if r.onProxy {
 		return "Proxy-Authorization"
 	}
 	return "Authorization"
@@ -176,8 +204,8 @@ func (r *AuthRequest) Field() string {
 // proxy's on the proxy leg. Credentials that keep state per protection
 // space key it by this (and by realm).
 func (r *AuthRequest) Origin() Origin {
-	if r.proxy != nil {
-		return originOf(r.proxy)
+	if p := r.Proxy(); p != nil {
+		return originOf(p)
 	}
 	return originOf(r.req.URL)
 }
@@ -186,7 +214,7 @@ func (r *AuthRequest) Origin() Origin {
 // be sent to (Transport.Origins): Digest keeps a challenge's domain (RFC
 // 7616 §3.3) within it, Registry its token realm.
 func (r *AuthRequest) Bound(u *url.URL) bool {
-	return r.x != nil && r.x.cfg.origins.contains(u)
+	return r.x != nil && r.x.t.cfg.origins.contains(u)
 }
 
 // Body returns the request body for schemes that sign or hash it (Digest
@@ -206,7 +234,7 @@ func (r *AuthRequest) maxBody() int64 {
 	if r.x == nil {
 		return DefaultMaxBufferedBody
 	}
-	return r.x.cfg.maxBody
+	return r.x.t.cfg.maxBody
 }
 
 // Set sets the header field name to value on the attempt being built,
@@ -233,36 +261,86 @@ func (r *AuthRequest) set(name, value string, proof bool) {
 		err = fmt.Errorf("%w: credentials set %s to a value with a control character (RFC 9110 §5.5)", ErrMalformedCredentials, name)
 	}
 	if err != nil {
-		if r.setErr == nil {
-			r.setErr = err
+		r.extra()
+		if r.ext.err == nil {
+			r.ext.err = err
 		}
 		return
 	}
-	for i := range r.fields {
-		if r.fields[i].name == name {
-			r.fields[i] = authField{name, value, proof}
+	switch {
+	case r.name == "" || r.name == name:
+		r.name, r.val[0], r.proof = name, value, proof
+		r.req.Header[name] = r.val[:1:1]
+		return
+	}
+	r.extra()
+	for i := range r.ext.more {
+		if r.ext.more[i].name == name {
+			r.ext.more[i] = authField{name, value, proof}
 			r.req.Header[name] = []string{value}
 			return
 		}
 	}
-	if r.fields == nil {
-		r.fields = r.inline[:0]
-	}
-	r.fields = append(r.fields, authField{name, value, proof})
-	if len(r.fields) == 1 && r.x != nil {
-		// The single usual field goes in the spare slot of the attempt's
-		// header copy: no allocation of its own.
-		r.x.spare[0] = value
-		r.req.Header[name] = r.x.spare[0:1:1]
-		r.x.spare = r.x.spare[1:]
-		return
-	}
+	r.ext.more = append(r.ext.more, authField{name, value, proof})
 	r.req.Header[name] = []string{value}
+}
+
+func (r *AuthRequest) extra() {
+	if r.ext == nil {
+		r.ext = &authExt{}
+	}
+}
+
+// reset forgets the fields set, before Authorize builds an attempt.
+func (r *AuthRequest) reset(req *http.Request) {
+	r.req, r.name, r.proof = req, "", false
+	if r.ext != nil {
+		r.ext.more, r.ext.err = nil, nil
+	}
+}
+
+// setError returns the first field that could not be set, or nil.
+func (r *AuthRequest) setError() error {
+	if r.ext == nil {
+		return nil
+	}
+	return r.ext.err
+}
+
+// hasFields reports whether Authorize set any field on the attempt.
+func (r *AuthRequest) hasFields() bool { return r.name != "" }
+
+// hasSecret reports whether a field set on the attempt is a secret (Set,
+// not SetProof). It allocates nothing: it runs for every attempt.
+func (r *AuthRequest) hasSecret() bool {
+	if r.name != "" && !r.proof {
+		return true
+	}
+	if r.ext != nil {
+		for _, f := range r.ext.more {
+			if !f.proof {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fields returns the fields set on the attempt, a new slice.
+func (r *AuthRequest) fields() []authField {
+	if r.name == "" {
+		return nil
+	}
+	out := []authField{{r.name, r.val[0], r.proof}}
+	if r.ext != nil {
+		out = append(out, r.ext.more...)
+	}
+	return out
 }
 
 // settable says why name may not be set on r's leg, or nil.
 func (r *AuthRequest) settable(name string) error {
-	if r.proxy != nil {
+	if r.onProxy {
 		if name != "Proxy-Authorization" {
 			return fmt.Errorf("%w: credentials on the proxy leg set %q; they may set only Proxy-Authorization", ErrConfig, name)
 		}

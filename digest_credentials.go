@@ -98,8 +98,7 @@ func (s *digestSpace) covers(o origin, path string, proxy bool) int {
 type digestState struct {
 	answer digestAnswer
 	space  *digestSpace
-	dc     digestChallenge // the challenge Refused chose, when chosen
-	chosen bool
+	dc     *digestChallenge // the challenge Refused chose for the next attempt, nil once used
 }
 
 // Authorize answers when Refused has chosen a challenge, and preemptively
@@ -109,16 +108,16 @@ type digestState struct {
 // also outside the space's domain.
 func (d *digestCredentials) Authorize(r *AuthRequest) error {
 	st, _ := r.State.(*digestState)
-	if st != nil && st.chosen {
-		st.chosen = false
+	if st != nil && st.dc != nil {
+		dc := st.dc
+		st.dc = nil
 		d.mu.Lock()
-		nc, ok := d.counts.next(st.dc.nonce)
+		nc, ok := d.counts.next(dc.nonce)
 		d.mu.Unlock()
 		if !ok {
 			return fmt.Errorf("%w: every Digest nonce count of the challenge's nonce was used", ErrNoCredentials)
 		}
-		dc := st.dc
-		return d.answer(r, st, st.space, &dc, nc)
+		return d.answer(r, st, st.space, dc, nc)
 	}
 	o, proxy := r.Origin(), r.Proxy() != nil
 	path := r.Request().URL.EscapedPath()
@@ -207,7 +206,7 @@ func (d *digestCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, er
 		st = &digestState{}
 		r.State = st
 	}
-	st.space, st.dc, st.chosen = space, best, true
+	st.space, st.dc = space, &best
 	return want, nil
 }
 

@@ -180,7 +180,7 @@ type proxyConnect struct {
 // first CONNECT, which saves a connection.
 func (pc *proxyConnect) authRequest(ctx context.Context, proxyURL *url.URL, target string, prev *connectAnswer) *AuthRequest {
 	r := (&http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: http.Header{}}).WithContext(ctx)
-	ar := &AuthRequest{req: r, proxy: proxyURL, base: pc.base, Preemptive: true}
+	ar := &AuthRequest{req: r, onProxy: true, ext: &authExt{proxy: proxyURL, base: pc.base}, Preemptive: true}
 	if prev != nil {
 		ar.State = prev.state
 	}
@@ -212,13 +212,13 @@ func (pc *proxyConnect) connectHeader(ctx context.Context, proxyURL *url.URL, ta
 		ar := pc.authRequest(ctx, proxyURL, target, nil)
 		err := pc.creds.Authorize(ar)
 		if err == nil {
-			err = ar.setErr
+			err = ar.setError()
 		}
 		if err != nil && !errors.Is(err, ErrNoCredentials) {
 			return nil, err
 		}
 		if err == nil {
-			fields = ar.fields
+			fields = ar.fields()
 		}
 	}
 	if len(fields) == 0 {
@@ -294,17 +294,17 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 	ar.req = stand
 	err = pc.creds.Authorize(ar)
 	if err == nil {
-		err = ar.setErr
+		err = ar.setError()
 	}
 	switch {
 	case err != nil:
 		e.Err = err
-	case len(ar.fields) == 0:
+	case !ar.hasFields():
 		e.Err = ErrNoCredentials
 	case slices.Contains(refused, stand.Header.Get("Proxy-Authorization")):
 		e.Err = ErrSameCredentials
 	default:
-		e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, fields: ar.fields, want: want, used: used, refused: refused, state: ar.State}
+		e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, fields: ar.fields(), want: want, used: used, refused: refused, state: ar.State}
 	}
 	return e
 }

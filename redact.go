@@ -177,9 +177,12 @@ func (x *exchange) secrets() []string {
 		}
 	}
 	for i := range x.legs {
-		add(x.legs[i].ar.fields)
-		for _, set := range x.legs[i].refused {
-			add(set)
+		ar := &x.legs[i].ar
+		add(ar.fields())
+		if ar.ext != nil {
+			for _, set := range ar.ext.refused {
+				add(set)
+			}
 		}
 	}
 	return sentSecrets(values...)

@@ -6,13 +6,13 @@ import "net/http"
 // returns the value it set in ar's own field ("" for none): tests that drive
 // one scheme without a Transport.
 func authorizeValue(c Credentials, ar *AuthRequest) (string, error) {
-	ar.fields, ar.setErr = nil, nil
 	ar.req.Header = make(http.Header)
+	ar.reset(ar.req)
 	if err := c.Authorize(ar); err != nil {
 		return "", err
 	}
-	if ar.setErr != nil {
-		return "", ar.setErr
+	if err := ar.setError(); err != nil {
+		return "", err
 	}
 	return ar.req.Header.Get(ar.Field()), nil
 }

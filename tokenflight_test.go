@@ -171,7 +171,7 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 
 		refreshed := make(chan string, 1)
 		go func() { // another request's token was refused: a refresh
-			v, _ := answerValue(c, ar, plain, &Refusal{StatusCode: http.StatusUnauthorized})
+			v, _ := answerValue(c, testAuthRequest(t.Context()), plain, &Refusal{StatusCode: http.StatusUnauthorized})
 			refreshed <- v
 		}()
 		<-src.started
@@ -188,7 +188,7 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 		assert.Equal(t, "Bearer stepped", v)
 		assert.Equal(t, "Bearer plain2", <-refreshed)
 
-		next, err := authorizeValue(c, ar)
+		next, err := authorizeValue(c, testAuthRequest(t.Context())) // the next request
 		require.NoError(t, err)
 		assert.Equal(t, "Bearer stepped", next, "the refresh that started before the step-up does not replace its token")
 	})
