@@ -225,12 +225,13 @@ func (r *AuthRequest) Body() ([]byte, error) {
 	if r.x == nil || r.x.body == nil {
 		return nil, nil
 	}
-	return r.x.body.bytes(r.maxBody())
+	return r.x.body.bytes(r.MaxBody())
 }
 
-// maxBody is how much of a body may be read to sign it or to verify a
-// response.
-func (r *AuthRequest) maxBody() int64 {
+// MaxBody returns how many bytes of a body credentials may read to sign a
+// request or verify a response (Digest's rspauth over an auth-int body):
+// Transport.MaxBufferedBody, and at least [DefaultMaxBufferedBody].
+func (r *AuthRequest) MaxBody() int64 {
 	if r.x == nil {
 		return DefaultMaxBufferedBody
 	}

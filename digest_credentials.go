@@ -363,7 +363,7 @@ func (d *digestCredentials) Observe(r *AuthRequest, resp *http.Response) error {
 	if st.answer.qop == qopAuthInt && strings.Contains(strings.Join(values, ","), "rspauth") {
 		// rspauth then covers the response body (RFC 7616 §3.5).
 		var err error
-		if body, err = bufferResponseBody(resp, r.maxBody()); err != nil {
+		if body, err = bufferResponseBody(resp, r.MaxBody()); err != nil {
 			return err
 		}
 	}
