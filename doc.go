@@ -32,9 +32,11 @@
 // For a request to a bound origin (one listed in Transport.Origins):
 //
 //   - 401 with WWW-Authenticate: every challenge is parsed ([ParseChallenges]);
-//     the credentials answer the strongest one they support with a value that
-//     differs from the one refused, and the request is retried once. With
-//     nothing new to offer, or refused again, RoundTrip returns an
+//     the credentials answer the strongest one they support with fields that
+//     differ from those refused, and the request is retried: once per
+//     challenge kind, and once more when the server asks only for a fresh
+//     nonce (at most 3 requests per leg). With nothing new to offer, or
+//     past that ceiling, RoundTrip returns an
 //     [*UnauthorizedError] (errors.Is(err, [ErrUnauthorized])) carrying the
 //     challenges, the Bearer error fields and the start of the body.
 //   - 401 without a challenge: a refusal of what was sent; token credentials

@@ -80,7 +80,8 @@ var (
 	// ErrSameCredentials: the only credentials on offer are those just refused
 	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
 	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
-	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
+	// ErrRefusedAfterRetry: the credentials were refused again and the leg
+	// has no retry of the kind they ask for left (DESIGN.md, Retry ceiling).
 	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")
 	// ErrBodyNotReplayable: the request body has no GetBody, cannot seek, and
 	// grew past Transport.MaxBufferedBody before the challenge came, so it
@@ -165,7 +166,7 @@ func bearerErrorOf(chs []Challenge) BearerError {
 
 // UnauthorizedError is returned by [Transport.RoundTrip] when a 401 (or, from
 // a proxy, a 407) is final: the server refused and reauth has nothing new to
-// offer, or it refused again after the one retry. The response body has been
+// offer, or it refused again past the retry ceiling. The response body has been
 // read (up to [MaxErrorBody] bytes, kept in Body) and closed.
 type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
