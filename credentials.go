@@ -28,8 +28,11 @@ import (
 //	Authorize(r)     before every attempt, the first included
 //	Refused(r, ref)  after an attempt refused with 401 (407 on the proxy
 //	                 leg) while the leg has retries left
-//	Observe(r, resp) with the response that ends the request, unless it is
-//	                 a refusal or a 403
+//	Observe(r, resp) with the response RoundTrip returns (not with one it
+//	                 turns into a typed error: a final 401/407, 403, 400)
+//
+// A leg whose field the caller set on the request is the caller's: its
+// Credentials are not called.
 //
 // Calls for one AuthRequest never overlap, and r.State carries what one call
 // leaves for the next. Calls for different requests run concurrently:
@@ -48,8 +51,8 @@ import (
 // refusal is final and RoundTrip returns an [*UnauthorizedError] whose Err
 // is that error. Any other error fails the request with that error as it
 // is; [CheckRetry] retries it unless it matches [ErrFinal], which an error
-// joins by wrapping it (fmt.Errorf("%w: …", reauth.ErrFinal)) or by an Is
-// method.
+// joins by wrapping it (fmt.Errorf("%w: …", reauth.ErrFinal)), through
+// [Final], or with an Is method.
 type Credentials interface {
 	// Authorize sets this leg's fields on the attempt about to be sent, or
 	// none. It runs for every attempt, once the body is ready, so that
