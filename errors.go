@@ -342,25 +342,19 @@ func (e *ForbiddenError) RegistryErrors() []RegistryError { return registryError
 // a b64token.
 var ErrBadTokenResponse = errors.New("reauth: the registry token realm's response holds no usable token")
 
-// ErrRealmNotAllowed is matched by every [*RealmError].
+// ErrRealmNotAllowed is wrapped by the [*TokenError] returned when a
+// registry names a token realm that reauth will not send a token request to
+// (see [RegistryOptions]): not https, on a private address, redirecting
+// elsewhere with the password, on another host name with no *http.Transport
+// to dial it by. Nothing was sent to it; the error's Endpoint is the realm,
+// and it is final.
 var ErrRealmNotAllowed = errors.New("reauth: registry token realm not allowed")
 
-// RealmError is returned when a registry names a token realm that reauth
-// will not send a token request to (see [RegistryOptions]): not https, on a
-// private address, redirecting elsewhere with the password, on another host
-// name with no *http.Transport to dial it by. Nothing was sent to it.
-type RealmError struct {
-	Realm  string // the realm's URL without userinfo, query or fragment
-	Reason string // what is wrong with it
+// realmNotAllowed is the error for a realm refused by policy, reason saying
+// why ("is not in Transport.Origins; …").
+func realmNotAllowed(realm, reason string) *TokenError {
+	return &TokenError{Endpoint: realm, Err: fmt.Errorf("%w: %s", ErrRealmNotAllowed, reason), final: true}
 }
-
-func (e *RealmError) Error() string {
-	return fmt.Sprintf("reauth: registry token realm %s %s", e.Realm, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrRealmNotAllowed) true, and errors.Is(err,
-// ErrFinal): the realm is refused by policy, a retry cannot help.
-func (e *RealmError) Is(target error) bool { return target == ErrRealmNotAllowed || target == ErrFinal }
 
 // The "reauth: " prefix starts every error reauth makes, once. An error that
 // wraps another error reauth made prints what it wraps without that prefix:

@@ -59,7 +59,7 @@ type RegistryOptions struct {
 	// it unchanged. Nil means Transport.Base when that is an *http.Transport
 	// (http.DefaultTransport when Base is nil). A Base of another kind (a
 	// wrapper, a test double) cannot be made to dial only the checked
-	// addresses: with it, such a realm is refused with a [*RealmError] until
+	// addresses: with it, such a realm is refused with a [*TokenError] wrapping [ErrRealmNotAllowed] until
 	// RealmTransport (or AllowPrivateRealms) is set.
 	RealmTransport *http.Transport
 	// InsecureAllowHTTP lets the password go to a plain-http realm on a host

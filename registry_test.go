@@ -692,7 +692,7 @@ func TestRegistryRealmPolicy(t *testing.T) {
 		realm    string
 		resolves []string // what the injected resolver answers; nil: it must not be asked
 		allow    bool     // AllowPrivateRealms
-		refused  string   // a part of the RealmError's reason; "" when the realm is used
+		refused  string   // a part of the refused realm's reason; "" when the realm is used
 	}{
 		{name: "https realm on a public address", registry: "https://registry.example", realm: "https://auth.example/token", resolves: []string{"93.184.216.34"}},
 		{name: "https realm on the registry's own host", registry: "https://registry.example", realm: "https://registry.example:5001/token"},
@@ -765,9 +765,9 @@ func TestRegistryRealmPolicy(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, ErrRealmNotAllowed)
-			var re *RealmError
-			require.ErrorAs(t, err, &re)
-			assert.Contains(t, re.Reason, tt.refused)
+			var te *TokenError
+			require.ErrorAs(t, err, &te)
+			assert.Contains(t, te.Err.Error(), tt.refused)
 			assert.NotContains(t, err.Error(), "pw@")
 			assert.False(t, fake.saw(realmURL.Host), "nothing is sent to a refused realm")
 			assert.True(t, errors.Is(err, ErrFinal), "no retry can change it")

@@ -50,7 +50,11 @@ func (e *TokenError) Error() string {
 	var b strings.Builder
 	b.WriteString("reauth: obtaining a token")
 	if e.Endpoint != "" {
-		fmt.Fprintf(&b, " from %s %s", e.Method, e.Endpoint)
+		b.WriteString(" from ")
+		if e.Method != "" {
+			b.WriteString(e.Method + " ")
+		}
+		b.WriteString(e.Endpoint)
 	}
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": token endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
