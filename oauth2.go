@@ -318,28 +318,12 @@ func (c *oauth2Credentials) answer(r *AuthRequest, refusal *Refusal, refused str
 	return c.replace(r, refused, true)
 }
 
-// Reasons not to retry that the Transport reports in an *UnauthorizedError.
+// Reasons not to retry that the Transport reports in an *UnauthorizedError:
+// declines, wrapping ErrNoCredentials as the Credentials doc says.
 var (
-	errMalformedRequest  error = &noRetry{msg: `reauth: the server says the request is malformed (error="invalid_request", RFC 6750 §3.1); a new token will not help`, also: ErrInvalidRequest}
-	errInsufficientScope error = &noRetry{msg: `reauth: the token lacks the scope the server requires (error="insufficient_scope", RFC 6750 §3.1); a new token from the same grant will not have it`}
+	errMalformedRequest  = errorf(`reauth: the server says the request is malformed (error="invalid_request", RFC 6750 §3.1); a new token will not help (%w; %w)`, ErrInvalidRequest, ErrNoCredentials)
+	errInsufficientScope = errorf(`reauth: the token lacks the scope the server requires (error="insufficient_scope", RFC 6750 §3.1); a new token from the same grant will not have it (%w)`, ErrNoCredentials)
 )
-
-// noRetry is a reason to give up on a 401 that is more precise than
-// ErrNoCredentials and matches it, so that the Transport reports it in an
-// *UnauthorizedError rather than as a failure of the credentials.
-type noRetry struct {
-	msg  string
-	also error
-}
-
-func (e *noRetry) Error() string { return e.msg }
-
-func (e *noRetry) Unwrap() []error {
-	if e.also != nil {
-		return []error{ErrNoCredentials, e.also}
-	}
-	return []error{ErrNoCredentials}
-}
 
 // replace returns a token to use instead of refused ("" for none): the
 // current one when another request has already replaced it, or the result of
