@@ -23,9 +23,11 @@ const DefaultMaxBufferedBody = 1 << 20
 // RFC 9110 §15.5 says a client should:
 //
 //   - 401 from a bound origin: the challenges are parsed, Credentials answer
-//     them with a value that differs from the one refused, and the request is
-//     retried once. With nothing new to offer, or after the retry, RoundTrip
-//     returns an [*UnauthorizedError].
+//     them with fields that differ from those refused, and the request is
+//     retried within the retry ceiling: one retry per challenge kind, and one
+//     more when the server asks only for a fresh nonce ([RetryNonce]), so at
+//     most 3 requests per leg (DESIGN.md, Retry ceiling). With nothing new to
+//     offer, or past the ceiling, RoundTrip returns an [*UnauthorizedError].
 //   - 403 from a bound origin, or on a request that carried reauth's proxy
 //     credentials (a proxy that accepted them and will not forward it):
 //     final at once, a [*ForbiddenError] whose Proxy field says whose
@@ -104,8 +106,9 @@ type Transport struct {
 	// (an *os.File) is sent again by seeking back, whatever its size. Zero
 	// means [DefaultMaxBufferedBody]; negative means never keep a copy.
 	MaxBufferedBody int64
-	// InsecureAllowHTTP lets Basic and Bearer credentials go over plain http
-	// to hosts that are not loopback, where anyone on the path can read them.
+	// InsecureAllowHTTP lets secret credentials (values set with
+	// AuthRequest.Set: Basic, bearer tokens) go over plain http to hosts
+	// that are not loopback, where anyone on the path can read them.
 	// Without it, a loopback origin gets them over plain http only when the
 	// request stays on the host: directly, or through a proxy on loopback.
 	InsecureAllowHTTP bool
@@ -233,14 +236,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := cfg.base.RoundTrip(req)
 		if err != nil {
 			// A CONNECT refused with 407 may be answered (ConfigureProxy).
-			resp, err = (&exchange{t: t, cfg: cfg, req: req, via: via, attempts: 1}).retryUnbound(err)
+			resp, err = (&exchange{t: t, req: req, via: via, attempts: 1}).retryUnbound(err)
 		}
 		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired) {
 			t.unanswered(cfg, req, via, resp)
 		}
 		return resp, err
 	}
-	x := &exchange{t: t, cfg: cfg, req: req, via: via}
+	x := &exchange{t: t, req: req, via: via}
 	// Nearly every request has one leg, kept in x.one so that the state of
 	// a call is a single small allocation.
 	x.legs = x.one[:0]
@@ -251,10 +254,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// the request at all. A field the caller set makes that leg the
 	// caller's: sent as it is, never replaced, never retried.
 	if proxyLeg {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Proxy: via, Base: cfg.base, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{onProxy: true, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
 	}
 	if bound {
-		x.legs = append(x.legs, leg{ar: AuthRequest{Request: req, Base: cfg.base, x: x}, caller: hasField(req.Header, "Authorization")})
+		x.legs = append(x.legs, leg{ar: AuthRequest{x: x}, caller: hasField(req.Header, "Authorization")})
 	}
 	return x.run()
 }
@@ -266,31 +269,60 @@ func hasField(h http.Header, name string) bool {
 
 // leg is one kind of authentication on a request: to the origin (401,
 // Authorization) or to the proxy (407, Proxy-Authorization). Each has its
-// own single retry.
+// own retries (see grant).
 type leg struct {
-	ar   AuthRequest // ar.Proxy is set for the proxy's leg
-	sent string      // the value on the request being sent, "" for none
-	// refused is the value of the first refusal. One retry per leg means a
-	// second refusal is final, so no other value needs remembering.
-	refused string
-	retried bool
+	ar   AuthRequest // ar.onProxy is set for the proxy's leg; ar.ext.refused are the sets refused
+	used Retry       // the retries taken
 	// caller: the request carried this leg's field itself. It is sent as it
 	// is, and a refusal of it is final.
 	caller bool
 }
 
-// field is the header field the leg's credentials go in.
-func (l *leg) field() string {
-	if l.ar.Proxy != nil {
-		return "Proxy-Authorization"
+// sent returns the value of the leg's own field on the attempt: what the
+// credentials set, or the caller's.
+func (l *leg) sent() string {
+	if l.ar.req == nil {
+		return ""
 	}
-	return "Authorization"
+	return l.ar.req.Header.Get(l.ar.Field())
+}
+
+// set reports whether reauth's credentials set fields on the leg's attempt.
+func (l *leg) set() bool { return !l.caller && l.ar.hasFields() }
+
+// wasRefused reports whether the leg's fields on the attempt being built are
+// a set refused before on this request (DESIGN.md, invariant 2).
+func (l *leg) wasRefused() bool {
+	if l.ar.ext == nil || len(l.ar.ext.refused) == 0 {
+		return false
+	}
+	now := l.ar.fields()
+	for _, old := range l.ar.ext.refused {
+		if sameFields(old, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameFields reports whether a and b set the same fields to the same values,
+// in any order. A leg sets at most a few fields.
+func sameFields(a, b []authField) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, f := range a {
+		if !slices.ContainsFunc(b, func(g authField) bool { return g.name == f.name && g.value == f.value }) {
+			return false
+		}
+	}
+	return true
 }
 
 // creds returns the credentials that answer for l: ProxyCredentials for
 // the proxy, Credentials for the origin.
 func (x *exchange) creds(l *leg) Credentials {
-	if l.ar.Proxy != nil {
+	if l.ar.onProxy {
 		return x.t.ProxyCredentials
 	}
 	return x.t.Credentials
@@ -299,7 +331,6 @@ func (x *exchange) creds(l *leg) Credentials {
 // exchange is the state of one RoundTrip call with authentication.
 type exchange struct {
 	t    *Transport
-	cfg  *transportConfig
 	req  *http.Request
 	via  *url.URL // the proxy a plain-http request goes through, when reauth asked
 	legs []leg    // proxy first, then origin
@@ -307,16 +338,15 @@ type exchange struct {
 	// request: a proxy and an origin to authenticate to need two.
 	one      [1]leg
 	body     *replayableBody // nil when the request has no body
-	attempts int
-	// connectRetried: the request was sent again after a CONNECT 407
-	// (ConfigureProxy), that challenge kind's one retry.
-	connectRetried bool
+	attempts int32
+	// connectUsed: the retries taken after CONNECT 407s (ConfigureProxy).
+	connectUsed Retry
 }
 
 // origin returns the leg to the bound origin, nil when the request does not
 // go to one.
 func (x *exchange) origin() *leg {
-	if n := len(x.legs); n > 0 && x.legs[n-1].ar.Proxy == nil {
+	if n := len(x.legs); n > 0 && !x.legs[n-1].ar.onProxy {
 		return &x.legs[n-1]
 	}
 	return nil
@@ -325,7 +355,7 @@ func (x *exchange) origin() *leg {
 // proxy returns the leg to the proxy, nil when the request does not go
 // through one with ProxyCredentials.
 func (x *exchange) proxy() *leg {
-	if len(x.legs) > 0 && x.legs[0].ar.Proxy != nil {
+	if len(x.legs) > 0 && x.legs[0].ar.onProxy {
 		return &x.legs[0]
 	}
 	return nil
@@ -333,32 +363,24 @@ func (x *exchange) proxy() *leg {
 
 func (x *exchange) run() (*http.Response, error) {
 	// The body first: schemes that sign it (Digest auth-int) read it when
-	// they answer up front.
+	// they authorize.
 	if x.req.Body != nil && x.req.Body != http.NoBody {
-		x.body = newReplayableBody(x.req, x.cfg.maxBuf)
+		x.body = newReplayableBody(x.req, x.t.cfg.maxBuf)
 		// The one close of the caller's body, on every path: now, or once
 		// the base has closed what it was given.
 		defer x.body.done()
 	}
-	for i := range x.legs {
-		l := &x.legs[i]
-		if l.caller {
-			l.sent = x.req.Header.Get(l.field())
-			continue
-		}
-		v, err := x.creds(l).Authorization(&l.ar)
-		if err == nil {
-			err = x.checkSendable(l, v)
-		}
-		if err != nil {
-			return nil, err
-		}
-		l.sent = v
+	r, err := x.build()
+	if err != nil {
+		return nil, err
 	}
 	for {
-		resp, err := x.send()
+		resp, err := x.send(r)
 		if err != nil {
 			if x.retryConnect(err) {
+				if r, err = x.build(); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			return nil, err
@@ -373,10 +395,14 @@ func (x *exchange) run() (*http.Response, error) {
 			}
 			return x.observe(resp)
 		}
-		retry, err := x.answer(l, resp)
-		if !retry {
-			return x.final(resp, l, err)
+		// The one parse of the refusal's challenges: for the event, the
+		// credentials and the typed error.
+		chs, perr := ResponseChallenges(resp)
+		next, err := x.answer(l, resp, chs, perr)
+		if next == nil {
+			return x.final(resp, l, err, chs, perr)
 		}
+		r = next
 	}
 }
 
@@ -391,20 +417,48 @@ func (x *exchange) legFor(status int) *leg {
 	return nil
 }
 
-// send sends one attempt: a shallow copy of the caller's request with this
-// attempt's body and credentials. A fresh copy each time: the base may still
-// hold the previous one (RoundTripper contract).
-func (x *exchange) send() (*http.Response, error) {
+// build makes the next attempt: a shallow copy of the caller's request, with
+// a copy of its header on which each leg's credentials set their fields. A
+// fresh copy each time: the base may still hold the previous one
+// (RoundTripper contract).
+func (x *exchange) build() (*http.Request, error) {
 	r := new(http.Request)
 	*r = *x.req
-	h, spare := cloneHeader(x.req.Header, len(x.legs))
+	r.Header = cloneHeader(x.req.Header, len(x.legs))
 	for i := range x.legs {
-		if l := &x.legs[i]; l.sent != "" && !l.caller {
-			spare[i] = l.sent
-			h[l.field()] = spare[i : i+1 : i+1]
+		l := &x.legs[i]
+		l.ar.reset(r)
+		if l.caller {
+			continue
+		}
+		err := x.creds(l).Authorize(&l.ar)
+		if err == nil {
+			err = l.ar.setError()
+		}
+		if err != nil && errors.Is(err, ErrNoCredentials) && l.used == 0 {
+			// Nothing to send before a challenge: the attempt goes
+			// without this leg's fields.
+			for _, f := range l.ar.fields() {
+				r.Header[f.name] = x.req.Header[f.name]
+				if r.Header[f.name] == nil {
+					delete(r.Header, f.name)
+				}
+			}
+			l.ar.reset(r)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := x.checkSendable(l); err != nil {
+			return nil, err
 		}
 	}
-	r.Header = h
+	return r, nil
+}
+
+// send sends the attempt r with this attempt's body.
+func (x *exchange) send(r *http.Request) (*http.Response, error) {
 	if x.body != nil {
 		body, err := x.body.next()
 		if err != nil {
@@ -413,7 +467,7 @@ func (x *exchange) send() (*http.Response, error) {
 		r.Body = body
 	}
 	x.attempts++
-	resp, err := x.cfg.base.RoundTrip(r)
+	resp, err := x.t.cfg.base.RoundTrip(r)
 	if resp == nil && err == nil {
 		return nil, errors.New("reauth: Base RoundTripper returned a nil response and a nil error")
 	}
@@ -421,84 +475,86 @@ func (x *exchange) send() (*http.Response, error) {
 }
 
 // answer decides whether to retry after a 401 or 407: it asks the leg's
-// credentials for a new value and refuses one already refused (invariant 2).
-// It returns false with the reason to give up.
-func (x *exchange) answer(l *leg, resp *http.Response) (bool, error) {
-	chs, perr := ResponseChallenges(resp)
-	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Challenges: chs, Scheme: schemeOf(l.sent), Err: perr})
+// credentials what retry they want, takes it from the ceiling (grant),
+// builds the retry and refuses it if it carries a set of fields already
+// refused (invariant 2). It returns the retry, or nil with the reason to
+// give up.
+func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr error) (*http.Request, error) {
+	x.event(Event{Kind: EventChallenge, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Challenges: chs, Scheme: schemeOf(l.sent()), Err: perr})
 	if l.caller {
-		return false, ErrCallerCredentials
+		return nil, ErrCallerCredentials
 	}
-	if l.retried {
-		return false, ErrRefusedAfterRetry
+	l.ar.extra()
+	l.ar.ext.refused = append(l.ar.ext.refused, l.ar.fields())
+	left := allowed(l.used)
+	if left == 0 {
+		return nil, ErrRefusedAfterRetry
 	}
-	l.refused = l.sent
 	if err := x.req.Context().Err(); err != nil {
-		return false, err
+		return nil, err
 	}
-	next, err := answerRefusal(x.creds(l), &l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Sent: l.refused, Header: resp.Header})
+	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Header: resp.Header, Allowed: left})
+	switch {
+	case err != nil:
+		return nil, err
+	case want == 0:
+		return nil, ErrNoCredentials
+	}
+	used, err := grant(l.used, want)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if err := x.checkSendable(l, next); err != nil {
-		return false, err
+	l.used = used
+	// The legs' first values live in the AuthRequests and the refused
+	// attempt's header shows them: if the retry is not sent, put back those
+	// it carried (the refusal may be returned with ReturnResponse).
+	var sent [2]string
+	for i := range x.legs {
+		sent[i] = x.legs[i].ar.val[0]
+	}
+	restore := func() {
+		for i := range x.legs {
+			x.legs[i].ar.val[0] = sent[i]
+		}
+	}
+	next, err := x.build()
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	if !l.ar.hasFields() {
+		restore()
+		return nil, ErrNoCredentials
+	}
+	for i := range x.legs {
+		if x.legs[i].wasRefused() {
+			restore()
+			return nil, ErrSameCredentials
+		}
 	}
 	// Last: rewinding abandons the attempt sent, which must stay whole if
 	// its response is the final one (a full-duplex body still streaming).
 	if x.body != nil {
 		if err := x.body.rewind(); err != nil {
-			return false, err
+			restore()
+			return nil, err
 		}
 	}
 	drainAndClose(resp.Body)
-	l.retried = true
-	l.sent = next
-	x.refreshOtherLegs(l)
-	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Scheme: schemeOf(next)})
-	return true, nil
-}
-
-// answerRefusal asks creds for a value answering refusal, and says why there
-// is none: nothing to offer, or only the value just refused (invariant 2).
-// Responses and CONNECT refusals (proxy.go) follow this one rule.
-func answerRefusal(creds Credentials, ar *AuthRequest, refusal *Refusal) (string, error) {
-	next, err := creds.Answer(ar, refusal)
-	switch {
-	case err != nil:
-		return "", err
-	case next == "":
-		return "", ErrNoCredentials
-	case next == refusal.Sent:
-		return "", ErrSameCredentials
-	}
+	x.event(Event{Kind: EventRetry, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Scheme: schemeOf(l.sent())})
 	return next, nil
 }
 
-// refreshOtherLegs asks the legs other than the one retrying for their value
-// again: a Digest answer must not go out twice with one nonce count (RFC 7616
-// §3.4), which a proxy that checks counts would take for a replay.
-func (x *exchange) refreshOtherLegs(retrying *leg) {
-	for i := range x.legs {
-		o := &x.legs[i]
-		if o == retrying || o.sent == "" || o.caller {
-			continue
-		}
-		if v, err := x.creds(o).Authorization(&o.ar); err == nil && v != "" && v != o.refused {
-			o.sent = v
-		}
-	}
-}
-
-// checkSendable enforces invariant 4's rule on plain http: Basic and Bearer
-// go over http only to loopback hosts, unless the user opted in by name. A
-// loopback origin is exempt only when the request stays on the host: a
-// forward proxy elsewhere would see the credentials in the clear.
-func (x *exchange) checkSendable(l *leg, v string) error {
-	if v == "" || l.ar.Proxy != nil || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
+// checkSendable enforces the plain-http rule (DESIGN.md, Plain http): a
+// value set with Set, a secret, goes over http only to loopback hosts,
+// unless the user opted in. A loopback origin is exempt only when the
+// request stays on the host: a forward proxy elsewhere would see the
+// secret in the clear. Values set with SetProof may cross.
+func (x *exchange) checkSendable(l *leg) error {
+	if l.ar.onProxy || x.t.InsecureAllowHTTP || x.req.URL.Scheme != "http" {
 		return nil
 	}
-	s := schemeOf(v)
-	if !equalFoldASCII(s, "Basic") && !equalFoldASCII(s, "Bearer") {
+	if !l.ar.hasSecret() {
 		return nil
 	}
 	if !isLoopback(x.req.URL.Hostname()) {
@@ -512,7 +568,7 @@ func (x *exchange) checkSendable(l *leg, v string) error {
 
 // final turns a 401 or 407 that will not be retried into an
 // *UnauthorizedError, or a credentials error into itself.
-func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Response, error) {
+func (x *exchange) final(resp *http.Response, l *leg, reason error, chs []Challenge, perr error) (*http.Response, error) {
 	var fatal error
 	switch {
 	case errors.Is(reason, ErrNoCredentials), errors.Is(reason, ErrSameCredentials),
@@ -521,7 +577,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	default:
 		fatal = reason // the credentials failed (token endpoint down, context done, …)
 	}
-	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.Proxy != nil, Err: reason})
+	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Err: reason})
 	if fatal != nil {
 		drainAndClose(resp.Body)
 		return nil, fatal
@@ -529,7 +585,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 	if x.t.ReturnResponse {
 		return resp, nil
 	}
-	chs, perr := x.challenges(resp)
+	chs = redactChallenges(chs, x.secrets())
 	return nil, &UnauthorizedError{
 		StatusCode: resp.StatusCode,
 		Challenges: chs,
@@ -537,7 +593,7 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error) (*http.Respo
 		Body:       x.errorBody(resp),
 		Method:     x.req.Method,
 		URL:        redactURL(x.req.URL),
-		Attempts:   x.attempts,
+		Attempts:   int(x.attempts),
 		Err:        reason,
 		ParseErr:   perr,
 	}
@@ -565,14 +621,13 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 		chs, _ := x.challenges(resp)
 		body := x.errorBody(resp)
 		return &ForbiddenError{
-			StatusCode:     resp.StatusCode,
-			Challenges:     chs,
-			Bearer:         bearerErrorOf(chs),
-			Body:           body,
-			Method:         x.req.Method,
-			URL:            redactURL(x.req.URL),
-			RegistryErrors: registryErrorsOf(resp.Header, body, x.secrets()),
-			Proxy:          byProxy,
+			StatusCode: resp.StatusCode,
+			Challenges: chs,
+			Bearer:     bearerErrorOf(chs),
+			Body:       body,
+			Method:     x.req.Method,
+			URL:        redactURL(x.req.URL),
+			Proxy:      byProxy,
 		}
 	case http.StatusBadRequest:
 		if len(resp.Header.Values("WWW-Authenticate")) == 0 {
@@ -606,7 +661,7 @@ func (x *exchange) finalStatus(resp *http.Response) error {
 // reauth's and went to no bound origin: the 403 is then passed through.
 func (x *exchange) forbiddenBy(resp *http.Response) (proxy, ok bool) {
 	o, p := x.origin(), x.proxy()
-	proxySent := p != nil && p.sent != "" && !p.caller
+	proxySent := p != nil && p.set()
 	if o == nil {
 		return true, proxySent
 	}
@@ -614,35 +669,32 @@ func (x *exchange) forbiddenBy(resp *http.Response) (proxy, ok bool) {
 		return false, true
 	}
 	fromProxy := resp.Header.Get("X-Squid-Error") != "" || strings.Contains(resp.Header.Get("Proxy-Status"), "error=")
-	return o.sent == "" || o.caller || fromProxy, true
+	return !o.set() || fromProxy, true
 }
 
-// observe hands the response to credentials that learn from responses
-// (Digest's Authentication-Info).
+// observe hands the response that ends the request to the credentials of
+// each leg (Digest's Authentication-Info, mutual authentication).
 func (x *exchange) observe(resp *http.Response) (*http.Response, error) {
 	for i := range x.legs {
 		l := &x.legs[i]
-		if l.sent == "" || l.caller {
+		if l.caller {
 			continue
 		}
-		if o, ok := x.creds(l).(ResponseObserver); ok {
-			if err := o.Observe(&l.ar, l.sent, resp); err != nil {
-				drainAndClose(resp.Body)
-				return nil, err
-			}
+		if err := x.creds(l).Observe(&l.ar, resp); err != nil {
+			drainAndClose(resp.Body)
+			return nil, err
 		}
 	}
 	return resp, nil
 }
 
-// cloneHeader copies h as http.Header.Clone does, with room for extra more
-// fields of one value each: it returns the copy and extra spare values that
-// share the copy's backing array, so that the credentials added to it cost
-// no allocation of their own. One pass: the array is sized for one value a
-// field, and a field with more grows it (the fields copied before keep
-// their place in the old one).
-func cloneHeader(h http.Header, extra int) (http.Header, []string) {
-	sv := make([]string, 0, len(h)+extra)
+// cloneHeader copies h as http.Header.Clone does, with room in the map for
+// extra more fields: the credentials set on the copy. Their values live in
+// the legs' AuthRequests. One array holds the copied values: it is sized for
+// one value a field, and a field with more grows it (the fields copied
+// before keep their place in the old one).
+func cloneHeader(h http.Header, extra int) http.Header {
+	sv := make([]string, 0, len(h))
 	h2 := make(http.Header, len(h)+extra)
 	for k, vv := range h {
 		if vv == nil {
@@ -654,8 +706,7 @@ func cloneHeader(h http.Header, extra int) (http.Header, []string) {
 		sv = append(sv, vv...)
 		h2[k] = sv[start:len(sv):len(sv)]
 	}
-	n := len(sv)
-	return h2, slices.Grow(sv, extra)[n : n+extra]
+	return h2
 }
 
 // readErrorBody reads up to MaxErrorBody bytes of a refusing response's body
@@ -791,15 +842,16 @@ func (r redactingLogger) log(level slog.Level, msg string, kv []any) {
 }
 
 // CheckRetry is the retry policy of [NewClient]: retryablehttp's default
-// (429, 5xx except 501, network errors) except that it never retries an auth
-// failure. A 401, 403 or 407, as a response or as reauth's typed error, has
-// already been answered as far as it can be; repeating it would send refused
-// credentials again (DESIGN.md, invariants 1–3).
+// (429, 5xx except 501, network errors) except that it never retries an
+// error matching [ErrFinal] (every auth failure and configuration error of
+// reauth's, and the errors custom Credentials mark so) nor a 401, 403 or 407
+// response: those have been answered as far as they can be, and repeating
+// them would send refused credentials again (DESIGN.md, invariants 1–3).
 func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil && isFinalAuthError(err) {
+	if err != nil && errors.Is(err, ErrFinal) {
 		return false, nil
 	}
 	if resp != nil {
@@ -809,26 +861,6 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 	}
 	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// isFinalAuthError reports whether err is one of reauth's own verdicts, which
-// no retry can change.
-func isFinalAuthError(err error) bool {
-	for _, target := range []error{ErrUnauthorized, ErrForbidden, ErrInvalidRequest, ErrNoOrigins, ErrInsecureCredentials, ErrMalformedCredentials} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	var fe finalError
-	return errors.As(err, &fe) && fe.Final()
-}
-
-// finalError is implemented by errors of reauth that may be final: those
-// whose Final reports true (a token endpoint's refusal of the client, a
-// registry realm refused by policy) are not retried by [CheckRetry].
-type finalError interface {
-	error
-	Final() bool
 }
 
 // CloseIdleConnections closes the idle connections of Base (nil:

@@ -1,9 +1,11 @@
 package reauth
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -11,114 +13,364 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Credentials supply the Authorization (or, for a proxy, Proxy-Authorization)
-// field values a [Transport] sends. The Transport decides where they may go
-// and when to retry; Credentials decide what to send. Implementations must be
-// safe for concurrent use.
+// Credentials authenticate the requests of a [Transport] with one
+// auth-scheme: before every attempt they set the header fields their scheme
+// sends, and when a 401 (407 on the proxy leg) refuses an attempt they say
+// whether they have something new to send. The Transport decides where
+// credentials may go (Origins, the plain-http rule), how often a request is
+// retried (see [Retry]) and that no refused set of fields goes out again
+// (DESIGN.md, invariant 2); Credentials decide what to send.
 //
-// The Transport compares every value an implementation returns with the
-// values refused for the same request and never sends a refused one again
-// (DESIGN.md, invariant 2), so an implementation need not track that itself.
+// For each request the Transport makes one [AuthRequest] per leg (the
+// origin, and the proxy when ProxyCredentials apply, a CONNECT included) and
+// calls, for that leg:
+//
+//	Authorize(r)     before every attempt, the first included
+//	Refused(r, ref)  after an attempt refused with 401 (407 on the proxy
+//	                 leg) while the leg has retries left
+//	Observe(r, resp) with the response RoundTrip returns (not with one it
+//	                 turns into a typed error: a final 401/407, 403, 400)
+//
+// A leg whose field the caller set on the request is the caller's: its
+// Credentials are not called.
+//
+// Calls for one AuthRequest never overlap, and r.State carries what one call
+// leaves for the next. Calls for different requests run concurrently:
+// implementations must be safe for that.
+//
+// What a scheme may touch: the attempt's header fields, only through r.Set
+// and r.SetProof during Authorize, and r.State. It must not modify
+// r.Request() otherwise, must not read or close a refusal's body, and may
+// read the final response's body in Observe only if it puts back an equal
+// one. Work that waits (a token fetch, a helper command) is bounded by
+// r.Context().
+//
+// Declining and failing. An error wrapping [ErrNoCredentials] declines:
+// nothing (new) to offer. From Authorize, the attempt goes without this
+// leg's fields; from Refused (as does returning 0 and a nil error), the
+// refusal is final and RoundTrip returns an [*UnauthorizedError] whose Err
+// is that error. Any other error fails the request with that error as it
+// is; [CheckRetry] retries it unless it matches [ErrFinal], which an error
+// joins by wrapping it (fmt.Errorf("%w: …", reauth.ErrFinal)), through
+// [Final], or with an Is method.
 type Credentials interface {
-	// Authorization returns the field value to send with r before any
-	// challenge for it, or "" to send nothing yet. Token schemes answer from
-	// the first request; password schemes once the protection space has
-	// challenged them (RFC 7617 §2.2, RFC 7616 §3.3).
-	Authorization(r *AuthRequest) (string, error)
-	// Answer returns the field value to retry with after the refusal, or ""
-	// when these credentials have nothing new to offer. To decline with a
-	// reason (an unsupported algorithm, a scope a new token will not have),
-	// return an error that wraps [ErrNoCredentials]: like "", it ends the
-	// request with an [*UnauthorizedError], whose Err is that error. Any
-	// other error fails the request with that error (a token endpoint that
-	// failed, say).
-	Answer(r *AuthRequest, refusal *Refusal) (string, error)
+	// Authorize sets this leg's fields on the attempt about to be sent, or
+	// none. It runs for every attempt, once the body is ready, so that
+	// signatures cover the request as sent and proofs are fresh each time
+	// (a nonce count, a jti).
+	Authorize(r *AuthRequest) error
+	// Refused learns from a refusal of r.Request() (a new nonce, a refused
+	// token to drop) and returns the retry it asks for, one of ref.Allowed;
+	// the next Authorize sets what the retry carries. Returning 0 and a nil
+	// error declines, as an error wrapping ErrNoCredentials does.
+	Refused(r *AuthRequest, ref *Refusal) (Retry, error)
+	// Observe sees the response that ends the request, to verify it (Digest
+	// rspauth, Negotiate mutual authentication) or learn from it
+	// (nextnonce). A non-nil error withholds the response: its body is
+	// closed and RoundTrip returns the error.
+	Observe(r *AuthRequest, resp *http.Response) error
 }
 
-// ResponseObserver is implemented by Credentials that learn from the
-// responses to the values they supplied, such as Digest's
-// Authentication-Info (RFC 7615). A non-nil error fails the request.
-type ResponseObserver interface {
-	Observe(r *AuthRequest, sent string, resp *http.Response) error
+// Retry is the kind of retry Credentials ask for after a refusal. Each leg of
+// a request is granted at most one of each kind, so at most three requests
+// carry a leg's credentials (DESIGN.md, Retry ceiling).
+type Retry uint8
+
+const (
+	// RetryChallenge: new credentials answer the challenge (a first answer,
+	// a replaced token).
+	RetryChallenge Retry = 1 << iota
+	// RetryNonce: the server refused only the freshness of what was sent and
+	// gave a new nonce (Digest stale=true, RFC 7616 §3.3; DPoP
+	// use_dpop_nonce, RFC 9449 §8): the same secret goes again with a new
+	// proof.
+	RetryNonce
+)
+
+// grant is the retry ceiling, the one place it is decided: a leg that has
+// used the retries in used may take want if want is one kind it has not
+// used. It returns the retries used after want, or ErrRefusedAfterRetry.
+func grant(used, want Retry) (Retry, error) {
+	if (want != RetryChallenge && want != RetryNonce) || used&want != 0 {
+		return used, ErrRefusedAfterRetry
+	}
+	return used | want, nil
 }
 
-// AuthRequest is what Credentials see of a request. It is valid only during
-// the call it is passed to.
+// allowed returns the retries a leg that has used used may still ask for.
+func allowed(used Retry) Retry { return (RetryChallenge | RetryNonce) &^ used }
+
+// AuthRequest is one request as the Credentials of one leg see it, from its
+// first attempt to the response that ends it. The Transport makes it
+// ([NewAuthRequest] makes one to use Credentials alone); it is valid until
+// RoundTrip returns.
 type AuthRequest struct {
-	// Request is the outgoing request. Credentials must not modify it; its
-	// context bounds any work they do (fetching a token, say).
-	Request *http.Request
-	// Proxy is the proxy being answered when the Credentials serve as
-	// Transport.ProxyCredentials, nil otherwise.
-	Proxy *url.URL
-	// Base is the Transport's base RoundTripper, for Credentials that must
-	// fetch tokens. Requests sent through it carry none of the Transport's
-	// credentials.
-	Base http.RoundTripper
+	// State belongs to the Credentials: nil when the request starts, kept
+	// across its attempts, never read by the Transport. Credentials that
+	// wrap others pass it through.
+	State any
+	// Preemptive says the user has declared the leg's origin (or proxy) a
+	// protection space of these credentials before any challenge: set by
+	// [Preemptive], and for the CONNECTs of [ConfigureProxy]. Password
+	// schemes send up front when it is set (RFC 7617 §2.2).
+	Preemptive bool
 
-	// x is the RoundTrip call the request belongs to, for its body and the
-	// Transport's settings; nil for a CONNECT (see ConfigureProxy).
-	x     *exchange
-	stash *digestStash // Digest's answer, for its Observe
+	onProxy bool // the proxy leg
+	proof   bool // the first field is a proof (SetProof)
+	req     *http.Request
+	x       *exchange // the RoundTrip, for the body, Origins, the proxy, Base; nil outside one
+	// name and val are the first field set on the attempt; val backs the
+	// header's value slice, so the usual single field costs no allocation
+	// of its own. The AuthRequest is part of the exchange's one allocation.
+	name string
+	val  [1]string
+	ext  *authExt // what is rarely needed, allocated when it is
 }
 
-// Origin returns the origin ("scheme://host:port", lower case, port always
-// present) that the credentials are being sent to: the request's, or the
-// proxy's for proxy credentials. Credentials that keep state per protection
+// authExt holds what an AuthRequest rarely needs: the proxy and base outside
+// a RoundTrip, fields beyond the first, a field that may not be set, the
+// sets refused.
+type authExt struct {
+	proxy   *url.URL
+	base    http.RoundTripper
+	more    []authField
+	err     error         // a field that may not be set, reported after Authorize
+	refused [][]authField // the sets refused on this leg of this request
+}
+
+// authField is one header field a leg set on an attempt. proof: a value that
+// proves a secret without revealing it (SetProof).
+type authField struct {
+	name, value string
+	proof       bool
+}
+
+// NewAuthRequest returns an AuthRequest for req on the origin leg, or on the
+// proxy leg when proxy is not nil, for using Credentials outside a
+// Transport (tests, a client of one's own): Set writes req.Header. base
+// sends the credentials' own requests (nil: http.DefaultTransport).
+func NewAuthRequest(req *http.Request, proxy *url.URL, base http.RoundTripper) *AuthRequest {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	return &AuthRequest{req: req, onProxy: proxy != nil, ext: &authExt{proxy: proxy, base: base}}
+}
+
+// Context returns the request's context: it bounds any work the credentials
+// do for it.
+func (r *AuthRequest) Context() context.Context { return r.req.Context() }
+
+// Request returns the attempt: during Authorize the one being built (the
+// caller's fields and those set so far), during Refused the one refused,
+// during Observe the one answered. For a CONNECT it is the CONNECT, in
+// authority-form. It must not be modified but through Set and SetProof.
+func (r *AuthRequest) Request() *http.Request { return r.req }
+
+// Proxy returns the proxy on the proxy leg, nil on the origin leg.
+func (r *AuthRequest) Proxy() *url.URL {
+	switch {
+	case !r.onProxy:
+		return nil
+	case r.ext != nil && r.ext.proxy != nil:
+		return r.ext.proxy
+	case r.x != nil:
+		return r.x.via
+	}
+	return nil
+}
+
+// Base returns the Transport's base RoundTripper, for Credentials that fetch
+// tokens. Requests sent through it carry none of the Transport's credentials.
+func (r *AuthRequest) Base() http.RoundTripper {
+	switch {
+	case r.ext != nil && r.ext.base != nil:
+		return r.ext.base
+	case r.x != nil:
+		return r.x.t.cfg.base
+	}
+	return http.DefaultTransport
+}
+
+// Field returns the leg's own credentials field: Authorization on the origin
+// leg, Proxy-Authorization on the proxy leg.
+func (r *AuthRequest) Field() string {
+	if r.onProxy {
+		return "Proxy-Authorization"
+	}
+	return "Authorization"
+}
+
+// Origin returns the origin the leg's fields go to: the request's, or the
+// proxy's on the proxy leg. Credentials that keep state per protection
 // space key it by this (and by realm).
-func (r *AuthRequest) Origin() string {
-	// Computed on each call rather than kept: an AuthRequest is made for
-	// every request, and few Credentials ask.
-	if r.Proxy != nil {
-		return canonicalOrigin(r.Proxy)
+func (r *AuthRequest) Origin() Origin {
+	if p := r.Proxy(); p != nil {
+		return originOf(p)
 	}
-	return canonicalOrigin(r.Request.URL)
+	return originOf(r.req.URL)
 }
 
-// origin is the origin the credentials go to, as a comparable key that costs
-// no allocation.
-func (r *AuthRequest) origin() origin {
-	if r.Proxy != nil {
-		return originOf(r.Proxy)
-	}
-	return originOf(r.Request.URL)
-}
-
-// Bound reports whether u's origin is one the Transport's credentials
-// may be sent to: Digest uses it to keep a challenge's domain (RFC 7616 §3.3)
-// within Transport.Origins.
+// Bound reports whether u's origin is one the Transport's credentials may
+// be sent to (Transport.Origins): Digest keeps a challenge's domain (RFC
+// 7616 §3.3) within it, Registry its token realm.
 func (r *AuthRequest) Bound(u *url.URL) bool {
-	return r.x != nil && r.x.cfg.origins.contains(u)
+	return r.x != nil && r.x.t.cfg.origins.contains(u)
 }
 
-// Body returns the request body for schemes that sign it (Digest qop=auth-int).
-// It is available when the body is replayable (GetBody, or buffered by the
-// Transport) and at most Transport.MaxBufferedBody bytes long.
+// Body returns the request body for schemes that sign or hash it (Digest
+// qop=auth-int, message signatures). It is available when the body is
+// replayable (GetBody, a seekable body, or buffered by the Transport) and at
+// most Transport.MaxBufferedBody bytes long; nil when the request has none.
 func (r *AuthRequest) Body() ([]byte, error) {
 	if r.x == nil || r.x.body == nil {
 		return nil, nil
 	}
-	return r.x.body.bytes(r.maxBody())
+	return r.x.body.bytes(r.MaxBody())
 }
 
-// maxBody is how much of a body may be read to sign it or to verify a
-// response; 0 outside a RoundTrip, where there is no body.
-func (r *AuthRequest) maxBody() int64 {
+// MaxBody returns how many bytes of a body credentials may read to sign a
+// request or verify a response (Digest's rspauth over an auth-int body):
+// Transport.MaxBufferedBody, and at least [DefaultMaxBufferedBody].
+func (r *AuthRequest) MaxBody() int64 {
 	if r.x == nil {
-		return 0
+		return DefaultMaxBufferedBody
 	}
-	return r.x.cfg.maxBody
+	return r.x.t.cfg.maxBody
 }
 
-// Refusal describes a 401 or 407 that the Credentials are asked to answer.
+// Set sets the header field name to value on the attempt being built,
+// replacing the caller's value. value is a secret that anyone who reads it
+// could replay (a password, a bearer token): over plain http it goes only to
+// loopback hosts unless Transport.InsecureAllowHTTP (DESIGN.md, Plain
+// http), and it is redacted from errors, logs and events. On the proxy leg
+// name must be Proxy-Authorization; on the origin leg it may be any field
+// but Proxy-Authorization, Cookie and those that frame or route a message
+// (Host, Content-Length, Transfer-Encoding, TE, Trailer, Connection,
+// Keep-Alive, Upgrade, Proxy-Connection). Setting another fails the request
+// once Authorize returns. Valid only during Authorize.
+func (r *AuthRequest) Set(name, value string) { r.set(name, value, false) }
+
+// SetProof is Set for a value that proves a secret without revealing it and
+// is bound to this request (a Digest response, a DPoP proof, a message
+// signature): it may cross plain http.
+func (r *AuthRequest) SetProof(name, value string) { r.set(name, value, true) }
+
+func (r *AuthRequest) set(name, value string, proof bool) {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	err := r.settable(name)
+	if err == nil && hasCTL(value) {
+		err = fmt.Errorf("%w: credentials set %s to a value with a control character (RFC 9110 §5.5)", ErrMalformedCredentials, name)
+	}
+	if err != nil {
+		r.extra()
+		if r.ext.err == nil {
+			r.ext.err = err
+		}
+		return
+	}
+	switch {
+	case r.name == "" || r.name == name:
+		r.name, r.val[0], r.proof = name, value, proof
+		r.req.Header[name] = r.val[:1:1]
+		return
+	}
+	r.extra()
+	for i := range r.ext.more {
+		if r.ext.more[i].name == name {
+			r.ext.more[i] = authField{name, value, proof}
+			r.req.Header[name] = []string{value}
+			return
+		}
+	}
+	r.ext.more = append(r.ext.more, authField{name, value, proof})
+	r.req.Header[name] = []string{value}
+}
+
+func (r *AuthRequest) extra() {
+	if r.ext == nil {
+		r.ext = &authExt{}
+	}
+}
+
+// reset forgets the fields set, before Authorize builds an attempt.
+func (r *AuthRequest) reset(req *http.Request) {
+	r.req, r.name, r.proof = req, "", false
+	if r.ext != nil {
+		r.ext.more, r.ext.err = nil, nil
+	}
+}
+
+// setError returns the first field that could not be set, or nil.
+func (r *AuthRequest) setError() error {
+	if r.ext == nil {
+		return nil
+	}
+	return r.ext.err
+}
+
+// hasFields reports whether Authorize set any field on the attempt.
+func (r *AuthRequest) hasFields() bool { return r.name != "" }
+
+// hasSecret reports whether a field set on the attempt is a secret (Set,
+// not SetProof). It allocates nothing: it runs for every attempt.
+func (r *AuthRequest) hasSecret() bool {
+	if r.name != "" && !r.proof {
+		return true
+	}
+	if r.ext != nil {
+		for _, f := range r.ext.more {
+			if !f.proof {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fields returns the fields set on the attempt, a new slice.
+func (r *AuthRequest) fields() []authField {
+	if r.name == "" {
+		return nil
+	}
+	out := []authField{{r.name, r.val[0], r.proof}}
+	if r.ext != nil {
+		out = append(out, r.ext.more...)
+	}
+	return out
+}
+
+// settable says why name may not be set on r's leg, or nil.
+func (r *AuthRequest) settable(name string) error {
+	if r.onProxy {
+		if name != "Proxy-Authorization" {
+			return fmt.Errorf("%w: credentials on the proxy leg set %q; they may set only Proxy-Authorization", ErrConfig, name)
+		}
+		return nil
+	}
+	switch name {
+	case "Proxy-Authorization", "Cookie", "Host", "Content-Length", "Transfer-Encoding", "Te", "Trailer",
+		"Connection", "Keep-Alive", "Upgrade", "Proxy-Connection":
+		return fmt.Errorf("%w: credentials set %q, a field they may not set (see AuthRequest.Set)", ErrConfig, name)
+	}
+	if !isToken(name) {
+		return fmt.Errorf("%w: credentials set a field whose name is not a token (RFC 9110 §5.1)", ErrConfig)
+	}
+	return nil
+}
+
+// Refusal is a 401 (407 on the proxy leg) that refused an attempt.
 type Refusal struct {
 	StatusCode int         // 401 or 407
-	Challenges []Challenge // parsed challenges; empty when the server sent none
-	// Sent is the field value that was refused, "" if the request carried none.
-	Sent string
+	Challenges []Challenge // parsed once by the Transport; empty when the server sent none
 	// Header is the refusing response's header, for schemes that read more
-	// than the challenges.
+	// than the challenges (a DPoP-Nonce). Its body belongs to the Transport.
 	Header http.Header
+	// Allowed are the retries the leg has left: Refused must return one of
+	// them, or decline.
+	Allowed Retry
 }
 
 // Basic returns credentials for the Basic scheme (RFC 7617). They are sent
@@ -167,90 +419,88 @@ type basicCredentials struct {
 	challenged map[origin]string
 }
 
-func (b *basicCredentials) Authorization(r *AuthRequest) (string, error) {
+// Authorize sends the credentials to an origin that has challenged for
+// Basic, and to any origin when r.Preemptive.
+func (b *basicCredentials) Authorize(r *AuthRequest) error {
 	if b.err != nil {
-		return "", b.err
+		return b.err
 	}
+	o := r.Origin()
 	b.mu.RLock()
-	v := b.challenged[r.origin()]
+	v := b.challenged[o]
 	b.mu.RUnlock()
-	return v, nil
+	if v == "" && r.Preemptive {
+		// No challenge has named a charset: the credentials as given.
+		v = b.remember(o, b.value)
+	}
+	if v != "" {
+		r.Set(r.Field(), v)
+	}
+	return nil
 }
 
-// Answer answers a Basic challenge. A 401 without any challenge is not
-// answered: nothing says that Basic is wanted (DESIGN.md, status table).
-func (b *basicCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+// Refused answers a Basic challenge. A 401 without any challenge is not
+// answered: nothing says that Basic is wanted (DESIGN.md, status table). A
+// refusal of the credentials themselves asks for them again, which the
+// Transport then refuses as the same credentials (DESIGN.md, invariant 2).
+func (b *basicCredentials) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
 	if b.err != nil {
-		return "", b.err
+		return 0, b.err
 	}
 	utf8 := false
 	found := false
-	for _, c := range refusal.Challenges {
+	for _, c := range ref.Challenges {
 		if c.Is("Basic") {
 			found = true
 			utf8 = utf8 || strings.EqualFold(c.Params["charset"], "UTF-8")
 		}
 	}
 	if !found {
-		return "", nil
+		return 0, nil
 	}
 	if utf8 {
-		return b.remember(r, b.utf8Value), nil
+		b.remember(r.Origin(), b.utf8Value)
+	} else {
+		b.remember(r.Origin(), b.value)
 	}
-	return b.remember(r, b.value), nil
+	return RetryChallenge, nil
 }
 
-// upFront records r's protection space as one that takes Basic and returns
-// the credentials, as given: no challenge has named a charset.
-func (b *basicCredentials) upFront(r *AuthRequest) (string, error) {
-	if b.err != nil {
-		return "", b.err
-	}
-	return b.remember(r, b.value), nil
-}
+// Observe does nothing: Basic learns nothing from responses.
+func (b *basicCredentials) Observe(*AuthRequest, *http.Response) error { return nil }
 
-// remember records that r's protection space takes Basic as v, and returns v.
-func (b *basicCredentials) remember(r *AuthRequest, v string) string {
+// remember records that the protection space o takes Basic as v, and
+// returns v.
+func (b *basicCredentials) remember(o Origin, v string) string {
 	b.mu.Lock()
 	if b.challenged == nil {
 		b.challenged = make(map[origin]string)
 	}
-	b.challenged[r.origin()] = v
+	b.challenged[o] = v
 	b.mu.Unlock()
 	return v
 }
 
 // Preemptive returns credentials that send c from the first request to a
 // bound origin, before any challenge: for APIs that expect Basic up front and
-// never challenge (RFC 7617 §2.2 allows it). For schemes that cannot answer
-// without a challenge, such as Digest, it changes nothing.
+// never challenge (RFC 7617 §2.2 allows it). It sets AuthRequest.Preemptive
+// and leaves the rest to c: schemes that cannot answer without a challenge,
+// such as Digest, send nothing more.
 func Preemptive(c Credentials) Credentials { return preemptive{c} }
 
-// upFronter is implemented by Credentials that can be sent before any
-// challenge when the user asks for it.
-type upFronter interface {
-	upFront(r *AuthRequest) (string, error)
+type preemptive struct{ c Credentials }
+
+func (p preemptive) Authorize(r *AuthRequest) error {
+	r.Preemptive = true
+	return p.c.Authorize(r)
 }
 
-type preemptive struct{ Credentials }
-
-func (p preemptive) Authorization(r *AuthRequest) (string, error) {
-	v, err := p.Credentials.Authorization(r)
-	if v != "" || err != nil {
-		return v, err
-	}
-	if u, ok := p.Credentials.(upFronter); ok {
-		return u.upFront(r)
-	}
-	return "", nil
+func (p preemptive) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
+	return p.c.Refused(r, ref)
 }
 
-// Observe passes responses on when c observes them.
-func (p preemptive) Observe(r *AuthRequest, sent string, resp *http.Response) error {
-	if o, ok := p.Credentials.(ResponseObserver); ok {
-		return o.Observe(r, sent, resp)
-	}
-	return nil
+func (p preemptive) Observe(r *AuthRequest, resp *http.Response) error {
+	return p.c.Observe(r, resp)
 }
 
 // Bearer returns a static bearer token (RFC 6750), sent with every request
@@ -273,9 +523,20 @@ type bearerCredentials struct {
 	err   error
 }
 
-func (b *bearerCredentials) Authorization(*AuthRequest) (string, error) { return b.value, b.err }
+// Authorize sends the token.
+func (b *bearerCredentials) Authorize(r *AuthRequest) error {
+	if b.err != nil {
+		return b.err
+	}
+	r.Set(r.Field(), b.value)
+	return nil
+}
 
-func (b *bearerCredentials) Answer(*AuthRequest, *Refusal) (string, error) { return "", b.err }
+// Refused declines: a static token has nothing new to offer.
+func (b *bearerCredentials) Refused(*AuthRequest, *Refusal) (Retry, error) { return 0, b.err }
+
+// Observe does nothing.
+func (b *bearerCredentials) Observe(*AuthRequest, *http.Response) error { return nil }
 
 func hasScheme(chs []Challenge, scheme string) bool {
 	for _, c := range chs {

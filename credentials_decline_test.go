@@ -19,11 +19,22 @@ type answerWith struct {
 	err   error
 }
 
-func (a answerWith) Authorization(*reauth.AuthRequest) (string, error) { return "", nil }
-
-func (a answerWith) Answer(*reauth.AuthRequest, *reauth.Refusal) (string, error) {
-	return a.value, a.err
+func (a answerWith) Authorize(r *reauth.AuthRequest) error {
+	if r.State != nil {
+		r.Set("Authorization", a.value)
+	}
+	return nil
 }
+
+func (a answerWith) Refused(r *reauth.AuthRequest, _ *reauth.Refusal) (reauth.Retry, error) {
+	if a.err != nil || a.value == "" {
+		return 0, a.err
+	}
+	r.State = true
+	return reauth.RetryChallenge, nil
+}
+
+func (answerWith) Observe(*reauth.AuthRequest, *http.Response) error { return nil }
 
 // TestCredentialsDeclineWithAReasonOrFail is the rule DESIGN.md, the seam,
 // states: "" or an error wrapping ErrNoCredentials declines, and the caller

@@ -16,16 +16,13 @@ import (
 // what was wrong; test for them with [errors.Is]. No error of this file ever
 // contains the password, HA1 or a digest.
 var (
-	// ErrDigestChallenge reports a Digest challenge that cannot be answered:
-	// not a Digest challenge, no realm or nonce, no qop this package supports,
-	// or a value that cannot be written back into a header field.
+	// ErrDigestChallenge reports a Digest challenge that cannot be answered,
+	// whatever the reason, which the error's text gives: not a Digest
+	// challenge, no realm or nonce, an algorithm that is not one of MD5,
+	// SHA-256, SHA-512-256 or their -sess variants (RFC 7616 §3.3) or is
+	// disallowed, no qop this package supports or not the one asked for, or
+	// a value that cannot be written back into a header field.
 	ErrDigestChallenge = errors.New("reauth: unusable Digest challenge")
-	// ErrDigestAlgorithm reports a Digest challenge whose algorithm is not one
-	// of MD5, SHA-256, SHA-512-256 or their -sess variants (RFC 7616 §3.3).
-	ErrDigestAlgorithm = errors.New("reauth: unsupported Digest algorithm")
-	// ErrDigestQop reports a qop that the caller asked for and the challenge
-	// does not offer, or one this package does not know.
-	ErrDigestQop = errors.New("reauth: Digest qop not offered")
 	// ErrDigestRspauth reports an Authentication-Info field that does not
 	// prove the server knows the password (RFC 7616 §3.5): rspauth wrong,
 	// cnonce, nc or qop not those of the request, or the field malformed.
@@ -153,7 +150,7 @@ func parseDigestChallenge(ch Challenge) (digestChallenge, error) {
 	if dc.algorithm == "" {
 		dc.alg = lookupDigestAlgorithm("MD5")
 	} else if dc.alg = lookupDigestAlgorithm(dc.algorithm); dc.alg == nil {
-		return digestChallenge{}, fmt.Errorf("%w: %s", ErrDigestAlgorithm, quoteForError(dc.algorithm))
+		return digestChallenge{}, fmt.Errorf("%w: unsupported algorithm %s", ErrDigestChallenge, quoteForError(dc.algorithm))
 	}
 
 	var qop string
@@ -220,8 +217,8 @@ type digestAnswer struct {
 // (§3.4.4); otherwise a name that is not printable ASCII goes in username*
 // (RFC 8187, UTF-8). An empty in.Method means GET.
 //
-// Errors wrap [ErrDigestChallenge], [ErrDigestAlgorithm] or [ErrDigestQop],
-// or report bad input; none contains the password.
+// Errors wrap [ErrDigestChallenge], or report bad input; none contains the
+// password.
 func DigestAuthorization(ch Challenge, in DigestInput) (string, error) {
 	a, err := answerDigest(ch, in)
 	if err != nil {
@@ -331,7 +328,7 @@ func (dc *digestChallenge) chooseQop(asked string) (string, error) {
 	case strings.EqualFold(asked, qopAuthInt) && dc.authInt:
 		return qopAuthInt, nil
 	}
-	return "", fmt.Errorf("%w: %s", ErrDigestQop, quoteForError(asked))
+	return "", fmt.Errorf("%w: qop %s not offered", ErrDigestChallenge, quoteForError(asked))
 }
 
 // write serialises the credentials in the order of RFC 7616 §3.9's examples.

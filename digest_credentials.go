@@ -92,22 +92,35 @@ func (s *digestSpace) covers(o origin, path string, proxy bool) int {
 	return best
 }
 
-// digestStash is what Authorization and Answer leave on the AuthRequest for
-// Observe: the answer sent and the space it belongs to. It holds HA1.
-type digestStash struct {
+// digestState is what Digest keeps on an AuthRequest (its State): the
+// answer sent and the space it belongs to, and whether Refused has chosen
+// that space for the next attempt. It holds HA1.
+type digestState struct {
 	answer digestAnswer
 	space  *digestSpace
+	dc     *digestChallenge // the challenge Refused chose for the next attempt, nil once used
 }
 
-// Authorization answers preemptively when the request falls in a protection
-// space that has challenged before: same nonce, next nonce count. A request
-// that already carried an answer of these credentials (its leg is asked
-// again when the other leg retries) stays in that answer's space, also
-// outside the space's domain: sending its old value again would repeat a
-// nonce count.
-func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
-	o, proxy := r.origin(), r.Proxy != nil
-	path := r.Request.URL.EscapedPath()
+// Authorize answers when Refused has chosen a challenge, and preemptively
+// when the request falls in a protection space that has challenged before:
+// same nonce, next nonce count. A request that already carried an answer of
+// these credentials (the other leg retrying) stays in that answer's space,
+// also outside the space's domain.
+func (d *digestCredentials) Authorize(r *AuthRequest) error {
+	st, _ := r.State.(*digestState)
+	if st != nil && st.dc != nil {
+		dc := st.dc
+		st.dc = nil
+		d.mu.Lock()
+		nc, ok := d.counts.next(dc.nonce)
+		d.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("%w: every Digest nonce count of the challenge's nonce was used", ErrNoCredentials)
+		}
+		return d.answer(r, st, st.space, dc, nc)
+	}
+	o, proxy := r.Origin(), r.Proxy() != nil
+	path := r.Request().URL.EscapedPath()
 	d.mu.Lock()
 	var space *digestSpace
 	best := 0
@@ -116,12 +129,12 @@ func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
 			space, best = s, c
 		}
 	}
-	if space == nil && r.stash != nil {
-		space = r.stash.space
+	if space == nil && st != nil {
+		space = st.space
 	}
 	if space == nil {
 		d.mu.Unlock()
-		return "", nil
+		return nil
 	}
 	// The count is taken under the lock so that no two requests share one
 	// (RFC 7616 §3.4: a repeated nc is a replay).
@@ -129,15 +142,15 @@ func (d *digestCredentials) Authorization(r *AuthRequest) (string, error) {
 	nc, ok := d.counts.next(dc.nonce)
 	d.mu.Unlock()
 	if !ok {
-		return "", nil // the nonce is used up: let the server challenge anew
+		return nil // the nonce is used up: let the server challenge anew
 	}
-	return d.answer(r, space, &dc, nc)
+	return d.answer(r, st, space, &dc, nc)
 }
 
-// Answer answers the strongest Digest challenge of the refusal. A stale nonce
-// (stale=true) is answered like any other: the new nonce makes a new value,
-// and the Transport still allows a single retry.
-func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+// Refused chooses the strongest Digest challenge of the refusal for the next
+// attempt. A stale nonce (stale=true) for the realm just answered asks for a
+// RetryNonce: the same password with a new nonce (RFC 7616 §3.3).
+func (d *digestCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
 	var (
 		best     digestChallenge
 		bestRank int
@@ -150,7 +163,7 @@ func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 		}
 		dc, err := parseDigestChallenge(ch)
 		if err == nil && d.opts.DisallowMD5 && strings.HasPrefix(dc.alg.name, "MD5") {
-			err = fmt.Errorf("%w: MD5 is disallowed by DigestOptions", ErrDigestAlgorithm)
+			err = fmt.Errorf("%w: algorithm MD5 is disallowed by DigestOptions", ErrDigestChallenge)
 		}
 		if err != nil {
 			why = err
@@ -163,47 +176,38 @@ func (d *digestCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 	if bestRank == 0 {
 		if why != nil {
 			// Digest was asked for but cannot be answered: say why.
-			return "", errorf("%w: %w", ErrNoCredentials, why)
+			return 0, errorf("%w: %w", ErrNoCredentials, why)
 		}
-		return "", nil
+		return 0, nil
 	}
-	space := &digestSpace{origin: r.origin(), proxy: r.Proxy != nil, realm: best.realm, dc: best,
+	st, _ := r.State.(*digestState)
+	sent := st != nil && st.answer.authorization != "" && st.answer.authorization == r.Request().Header.Get(r.Field())
+	want := RetryChallenge
+	if sent && strings.EqualFold(bestCh.Params["stale"], "true") && st.space.realm == best.realm {
+		want = RetryNonce
+	}
+	if refusal.Allowed&want == 0 {
+		return want, nil // the ceiling refuses it; compute nothing
+	}
+	space := &digestSpace{origin: r.Origin(), proxy: r.Proxy() != nil, realm: best.realm, dc: best,
 		userHA1: best.userHA1(d.username, d.password)}
 	if !space.proxy {
 		// domain is not meaningful for proxies (RFC 7616 §3.3).
 		space.domain = digestDomain(bestCh.Params["domain"], r)
 	}
 	d.mu.Lock()
-	if strings.EqualFold(bestCh.Params["stale"], "true") {
+	if sent && strings.EqualFold(bestCh.Params["stale"], "true") && st.answer.nonce != best.nonce {
 		// The server no longer accepts the nonce it refused (RFC 7616 §3.3).
-		if old := sentNonce(refusal.Sent); old != "" && old != best.nonce {
-			d.counts.retire(old)
-		}
+		d.counts.retire(st.answer.nonce)
 	}
-	// A nonce already counted (a server reusing nonces, a path outside the
-	// domain, the other leg) continues its count rather than restart at 1.
-	nc, ok := d.counts.next(best.nonce)
-	if ok {
-		d.replaceSpace(space)
-	}
+	d.replaceSpace(space)
 	d.mu.Unlock()
-	if !ok {
-		return "", fmt.Errorf("%w: every Digest nonce count of the challenge's nonce was used", ErrNoCredentials)
+	if st == nil {
+		st = &digestState{}
+		r.State = st
 	}
-	return d.answer(r, space, &best, nc)
-}
-
-// sentNonce returns the nonce of the Digest credentials value v that these
-// credentials sent, or "" when v is not one.
-func sentNonce(v string) string {
-	if v == "" || !equalFoldASCII(schemeOf(v), "Digest") {
-		return ""
-	}
-	chs, err := ParseChallenges(v)
-	if err != nil || len(chs) != 1 {
-		return ""
-	}
-	return chs[0].Params["nonce"]
+	st.space, st.dc = space, &best
+	return want, nil
 }
 
 // replaceSpace puts s in place of the space of the same origin and realm,
@@ -309,12 +313,13 @@ func (c *nonceCounts) forgetOne() {
 	delete(c.m, victim)
 }
 
-// answer computes the field value for r and leaves it for Observe.
-func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *digestChallenge, nc uint32) (string, error) {
+// answer computes the field value for r, sets it, and keeps it in r.State
+// for Observe.
+func (d *digestCredentials) answer(r *AuthRequest, st *digestState, space *digestSpace, dc *digestChallenge, nc uint32) error {
 	in := DigestInput{
 		Username: d.username,
 		Password: d.password,
-		Method:   r.Request.Method,
+		Method:   r.Request().Method,
 		URI:      digestURI(r),
 		Count:    nc,
 	}
@@ -322,36 +327,43 @@ func (d *digestCredentials) answer(r *AuthRequest, space *digestSpace, dc *diges
 		// Only auth-int is offered: the body is part of the hash.
 		body, err := r.Body()
 		if err != nil {
-			return "", err
+			return err
 		}
 		in.Body = body
 	}
 	a, err := dc.answer(in, &space.userHA1)
 	if err != nil {
-		return "", err
+		return err
 	}
-	r.stash = &digestStash{answer: a, space: space}
-	return a.authorization, nil
+	if st == nil {
+		st = &digestState{}
+		r.State = st
+	}
+	st.answer, st.space = a, space
+	// A Digest response proves the password without revealing it, and is
+	// bound to this request: it may cross plain http.
+	r.SetProof(r.Field(), a.authorization)
+	return nil
 }
 
 // Observe reads Authentication-Info (Proxy-Authentication-Info for a proxy):
 // it verifies rspauth when the server sent one (mutual authentication, RFC
 // 7616 §3.5) and adopts nextnonce for the requests that follow.
-func (d *digestCredentials) Observe(r *AuthRequest, sent string, resp *http.Response) error {
+func (d *digestCredentials) Observe(r *AuthRequest, resp *http.Response) error {
 	field := "Authentication-Info"
-	if r.Proxy != nil {
+	if r.Proxy() != nil {
 		field = "Proxy-Authentication-Info"
 	}
 	values := resp.Header.Values(field)
-	st := r.stash
-	if len(values) == 0 || st == nil || st.answer.authorization != sent {
+	st, _ := r.State.(*digestState)
+	if len(values) == 0 || st == nil || st.answer.authorization == "" || st.answer.authorization != r.Request().Header.Get(r.Field()) {
 		return nil
 	}
 	var body []byte
 	if st.answer.qop == qopAuthInt && strings.Contains(strings.Join(values, ","), "rspauth") {
 		// rspauth then covers the response body (RFC 7616 §3.5).
 		var err error
-		if body, err = bufferResponseBody(resp, r.maxBody()); err != nil {
+		if body, err = bufferResponseBody(resp, r.MaxBody()); err != nil {
 			return err
 		}
 	}
@@ -390,11 +402,11 @@ func bufferResponseBody(resp *http.Response, limit int64) ([]byte, error) {
 // sees it: origin-form for the origin, absolute-form for a forward proxy,
 // authority-form (host:port) for CONNECT (RFC 9112 §3.2).
 func digestURI(r *AuthRequest) string {
-	u := r.Request.URL
+	u := r.Request().URL
 	switch {
-	case r.Request.Method == http.MethodConnect:
-		return r.Request.Host
-	case r.Proxy != nil:
+	case r.Request().Method == http.MethodConnect:
+		return r.Request().Host
+	case r.Proxy() != nil:
 		return u.Scheme + "://" + u.Host + u.RequestURI()
 	}
 	return u.RequestURI()
@@ -410,7 +422,7 @@ func digestDomain(value string, r *AuthRequest) []domainURI {
 	if len(fields) == 0 {
 		return nil
 	}
-	base := r.Request.URL
+	base := r.Request().URL
 	out := make([]domainURI, 0, len(fields))
 	for _, f := range fields {
 		u, err := url.Parse(f)

@@ -15,7 +15,7 @@ func TestDigestProtectionSpacesAreBounded(t *testing.T) {
 	req := httptest.NewRequest("GET", "https://api.example.com/x", nil)
 	for i := 0; i < 10*maxDigestSpaces; i++ {
 		ch := Challenge{Scheme: "Digest", Params: map[string]string{"realm": fmt.Sprintf("realm-%d", i), "nonce": "n", "qop": "auth"}}
-		v, err := d.Answer(&AuthRequest{Request: req}, &Refusal{StatusCode: 401, Challenges: []Challenge{ch}})
+		v, err := answerValue(d, originAuthRequest(req), "", &Refusal{StatusCode: 401, Challenges: []Challenge{ch}})
 		require.NoError(t, err)
 		require.NotEmpty(t, v)
 	}
@@ -31,12 +31,13 @@ func answerNC(t *testing.T, d *digestCredentials, realm, nonce string, extra ...
 	for i := 0; i+1 < len(extra); i += 2 {
 		params[extra[i]] = extra[i+1]
 	}
-	ar := &AuthRequest{Request: httptest.NewRequest("GET", "https://api.example.com/x", nil)}
-	v, err := d.Answer(ar, &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Digest", Params: params}}})
+	ar := originAuthRequest(httptest.NewRequest("GET", "https://api.example.com/x", nil))
+	v, err := answerValue(d, ar, "", &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Digest", Params: params}}})
 	require.NoError(t, err)
 	require.NotEmpty(t, v)
-	require.NotNil(t, ar.stash)
-	return ar.stash.answer.nc
+	st, _ := ar.State.(*digestState)
+	require.NotNil(t, st)
+	return st.answer.nc
 }
 
 func TestDigestNonceCountsContinueAcrossChallenges(t *testing.T) {
@@ -65,19 +66,17 @@ func TestDigestRetiredNoncesAreForgottenFirst(t *testing.T) {
 	// A server handing out one nonce at a time, each declared stale in
 	// turn: the table never holds more than its bound, and a new nonce
 	// still starts at 1 (a server checking strict order wants 1).
-	prev := ""
+	// One request whose every answer is declared stale: its State holds
+	// the answer refused, whose nonce is then retired.
+	ar := originAuthRequest(httptest.NewRequest("GET", "https://api.example.com/x", nil))
+	sent := ""
 	for i := range 3 * maxDigestNonces {
 		nonce := fmt.Sprintf("n-%d", i)
-		ar := &AuthRequest{Request: httptest.NewRequest("GET", "https://api.example.com/x", nil)}
 		ch := Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": nonce, "qop": "auth", "stale": "true"}}
-		sent := ""
-		if prev != "" {
-			sent = `Digest username="alice", realm="r", nonce="` + prev + `", uri="/x", nc=00000002, cnonce="c", qop=auth, response="00"`
-		}
-		_, err := d.Answer(ar, &Refusal{StatusCode: 401, Challenges: []Challenge{ch}, Sent: sent})
+		v, err := answerValue(d, ar, sent, &Refusal{StatusCode: 401, Challenges: []Challenge{ch}})
 		require.NoError(t, err)
-		require.Equal(t, uint32(1), ar.stash.answer.nc, "nonce %d", i)
-		prev = nonce
+		require.Equal(t, uint32(1), ar.State.(*digestState).answer.nc, "nonce %d", i)
+		sent = v
 	}
 	assert.LessOrEqual(t, len(d.counts.m), maxDigestNonces)
 	assert.Zero(t, d.counts.floor)
@@ -89,11 +88,12 @@ func TestDigestNonceCountsEndRatherThanWrap(t *testing.T) {
 	for _, e := range d.counts.m {
 		e.last = math.MaxUint32
 	}
-	ar := &AuthRequest{Request: httptest.NewRequest("GET", "https://api.example.com/x", nil)}
+	ar := originAuthRequest(httptest.NewRequest("GET", "https://api.example.com/x", nil))
 	ch := Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": "n", "qop": "auth"}}
-	_, err := d.Answer(ar, &Refusal{StatusCode: 401, Challenges: []Challenge{ch}})
+	_, err := answerValue(d, ar, "", &Refusal{StatusCode: 401, Challenges: []Challenge{ch}})
 	assert.ErrorIs(t, err, ErrNoCredentials)
-	v, err := d.Authorization(ar)
+	ar = originAuthRequest(httptest.NewRequest("GET", "https://api.example.com/x", nil))
+	v, err := authorizeValue(d, ar)
 	assert.NoError(t, err)
 	assert.Empty(t, v, "nothing is sent up front with a used-up nonce")
 }

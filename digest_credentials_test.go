@@ -105,7 +105,7 @@ func TestDigestDisallowMD5(t *testing.T) {
 	}}
 	_, err := c.Get(srv.URL() + "/digest/md5/")
 	require.ErrorIs(t, err, reauth.ErrUnauthorized)
-	assert.ErrorIs(t, err, reauth.ErrDigestAlgorithm)
+	assert.ErrorIs(t, err, reauth.ErrDigestChallenge)
 	assert.ErrorIs(t, err, reauth.ErrNoCredentials)
 	assert.Len(t, srv.RequestsTo("/digest/md5/"), 1, "MD5 is never answered")
 

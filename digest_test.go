@@ -342,8 +342,8 @@ func TestDigestAuthorizationRejectsUnusableChallenges(t *testing.T) {
 		challenge Challenge
 		want      error
 	}{
-		{"unknown algorithm", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": "n", "algorithm": "SHA-1"}}, ErrDigestAlgorithm},
-		{"SHA-512 is not SHA-512-256", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": "n", "algorithm": "SHA-512"}}, ErrDigestAlgorithm},
+		{"unknown algorithm", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": "n", "algorithm": "SHA-1"}}, ErrDigestChallenge},
+		{"SHA-512 is not SHA-512-256", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": "n", "algorithm": "SHA-512"}}, ErrDigestChallenge},
 		{"missing nonce", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r"}}, ErrDigestChallenge},
 		{"empty nonce", Challenge{Scheme: "Digest", Params: map[string]string{"realm": "r", "nonce": ""}}, ErrDigestChallenge},
 		{"missing realm", Challenge{Scheme: "Digest", Params: map[string]string{"nonce": "n"}}, ErrDigestChallenge},
@@ -376,7 +376,7 @@ func TestDigestAuthorizationRejectsQopNotOffered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := DigestAuthorization(mustChallenge(t, tt.challenge), DigestInput{URI: "/", Qop: tt.asked})
-			assert.ErrorIs(t, err, ErrDigestQop)
+			assert.ErrorIs(t, err, ErrDigestChallenge)
 		})
 	}
 }

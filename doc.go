@@ -32,16 +32,18 @@
 // For a request to a bound origin (one listed in Transport.Origins):
 //
 //   - 401 with WWW-Authenticate: every challenge is parsed ([ParseChallenges]);
-//     the credentials answer the strongest one they support with a value that
-//     differs from the one refused, and the request is retried once. With
-//     nothing new to offer, or refused again, RoundTrip returns an
+//     the credentials answer the strongest one they support with fields that
+//     differ from those refused, and the request is retried: once per
+//     challenge kind, and once more when the server asks only for a fresh
+//     nonce (at most 3 requests per leg). With nothing new to offer, or
+//     past that ceiling, RoundTrip returns an
 //     [*UnauthorizedError] (errors.Is(err, [ErrUnauthorized])) carrying the
 //     challenges, the Bearer error fields and the start of the body.
 //   - 401 without a challenge: a refusal of what was sent; token credentials
 //     may fetch a new token once, others give up with an [*UnauthorizedError].
 //   - 403: final at once, a [*ForbiddenError] (errors.Is(err, [ErrForbidden])),
 //     never retried, also not by [NewClient]. Bearer's insufficient_scope gives
-//     the scope required; a registry's error body gives RegistryErrors.
+//     the scope required; a registry's error body gives RegistryErrors().
 //   - 400 with Bearer error="invalid_request": final, an [*InvalidRequestError].
 //   - 407 with Proxy-Authenticate from the proxy: answered like a 401 with
 //     Transport.ProxyCredentials and Proxy-Authorization, with a retry of its
@@ -73,8 +75,9 @@
 //     rotated refresh tokens.
 //   - [Registry], [RegistryWithOptions]: the Docker/OCI registry token flow
 //     (a token per repository scope from the registry's realm).
-//   - Your own scheme: implement [Credentials] (and [ResponseObserver] to see
-//     the responses); the Transport keeps origins, the retry and bodies.
+//   - Your own scheme: implement [Credentials] (Authorize, Refused, Observe)
+//     in one file; the Transport keeps origins, the retry ceiling, the
+//     plain-http rule, redaction and bodies.
 //
 // Proxy credentials are any of these, set as Transport.ProxyCredentials (and
 // given to [ConfigureProxy] for https through a bare [http.Transport]).

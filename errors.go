@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
-	"net/http"
 	"strings"
 )
 
@@ -22,6 +20,56 @@ var (
 	ErrInvalidRequest = errors.New("reauth: invalid request")
 )
 
+// ErrFinal is the one finality rule: an error that matches it (errors.Is)
+// is a verdict that no retry of the same request can change, and
+// [CheckRetry] does not retry it. Every typed error of reauth's that is
+// final matches it ([*UnauthorizedError], [*ForbiddenError],
+// [*InvalidRequestError], configuration errors, a token endpoint's refusal
+// of the client); the errors of custom Credentials join it by wrapping it,
+// fmt.Errorf("%w: …", reauth.ErrFinal), or with an Is method.
+var ErrFinal = errors.New("reauth: final")
+
+// Final returns err marked final: its text, errors.Is and errors.As see
+// through it, and it matches [ErrFinal]. Nil stays nil.
+func Final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return finalError{err}
+}
+
+type finalError struct{ err error }
+
+func (e finalError) Error() string      { return e.err.Error() }
+func (e finalError) Unwrap() error      { return e.err }
+func (finalError) Is(target error) bool { return target == ErrFinal }
+
+// sentinel is a sentinel error that is final, and a configuration error
+// when config is set: errors.Is matches it, ErrFinal, and ErrConfig.
+type sentinel struct {
+	msg    string
+	config bool
+}
+
+func (e *sentinel) Error() string { return e.msg }
+
+func (e *sentinel) Is(target error) bool {
+	return target == ErrFinal || e.config && target == ErrConfig
+}
+
+func configError(msg string) error { return &sentinel{msg: msg, config: true} }
+
+// The final sentinels are made here rather than in their declarations, so
+// that go doc shows no unexported names; their texts name the fix.
+func init() {
+	ErrMalformedCredentials = configError("reauth: malformed credentials")
+	ErrNoOrigins = configError(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
+	ErrInsecureCredentials = configError("reauth: refusing to send secret credentials (Basic, a bearer token) over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	ErrNoCredentialsForOrigins = configError(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
+	ErrProxyUnknown = configError("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
+	ErrConfig = &sentinel{msg: "reauth: configuration error"}
+}
+
 // Reasons an [*UnauthorizedError] gives for not retrying. They are wrapped by
 // the error, so errors.Is(err, ErrSameCredentials) and the like work.
 var (
@@ -32,7 +80,8 @@ var (
 	// ErrSameCredentials: the only credentials on offer are those just refused
 	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
 	ErrSameCredentials = errors.New("reauth: the credentials on offer are those just refused")
-	// ErrRefusedAfterRetry: the credentials were refused again after the one retry.
+	// ErrRefusedAfterRetry: the credentials were refused again and the leg
+	// has no retry of the kind they ask for left (DESIGN.md, Retry ceiling).
 	ErrRefusedAfterRetry = errors.New("reauth: credentials refused after the retry")
 	// ErrBodyNotReplayable: the request body has no GetBody, cannot seek, and
 	// grew past Transport.MaxBufferedBody before the challenge came, so it
@@ -50,24 +99,31 @@ var (
 
 // Configuration errors returned by [Transport.RoundTrip] before anything is sent.
 var (
+	// ErrConfig is matched by every configuration error: the Transport or
+	// its credentials are set up so that they cannot work (the specific
+	// errors below, a malformed Transport.Origins entry, a field that
+	// credentials may not set). The error's text names the fix. It is
+	// final (see [ErrFinal]).
+	ErrConfig error
 	// ErrMalformedCredentials: the credentials cannot be written into a
 	// header field as their scheme requires (a ':' in a Basic user-id, a
 	// Bearer token that is not a b64token). The error says which, never the
 	// value.
-	ErrMalformedCredentials = errors.New("reauth: malformed credentials")
+	ErrMalformedCredentials error
 	// ErrNoOrigins: Credentials are set but Origins is empty, so there is no
 	// origin the credentials may be sent to.
-	ErrNoOrigins = errors.New(`reauth: Transport.Credentials is set but Transport.Origins is empty; list the origins the credentials may be sent to, e.g. Origins: []string{"https://api.example.com"}`)
-	// ErrInsecureCredentials: Basic or Bearer credentials would go over plain
-	// http to a host that is not loopback.
-	ErrInsecureCredentials = errors.New("reauth: refusing to send Basic or Bearer credentials over plain http to a non-loopback host; use https, or set Transport.InsecureAllowHTTP")
+	ErrNoOrigins error
+	// ErrInsecureCredentials: a secret credential (a value set with
+	// AuthRequest.Set: Basic, a bearer token) would go over plain http to a
+	// host that is not loopback (DESIGN.md, Plain http).
+	ErrInsecureCredentials error
 	// ErrNoCredentialsForOrigins: Origins are set but Credentials is nil, so
 	// nothing would ever answer their challenges.
-	ErrNoCredentialsForOrigins = errors.New(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
+	ErrNoCredentialsForOrigins error
 	// ErrProxyUnknown: ProxyCredentials are set, Base is not an
 	// *http.Transport and Transport.Proxy is nil, so reauth cannot know
 	// which proxy a request goes through and could never answer a 407.
-	ErrProxyUnknown = errors.New("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
+	ErrProxyUnknown error
 )
 
 // MaxErrorBody is how many bytes of a refusing response's body the typed
@@ -87,13 +143,11 @@ type BearerError struct {
 	Claims      string // claims (insufficient_claims)
 }
 
-// bearerErrorOf returns the error fields of the first Bearer challenge that
-// has any, or the zero value.
+// bearerErrorOf returns the error fields of the first challenge that has
+// any, whatever its scheme: RFC 6750 §3's parameters, which DPoP (RFC 9449
+// §7.1) and step-up (RFC 9470) reuse; or the zero value.
 func bearerErrorOf(chs []Challenge) BearerError {
 	for _, c := range chs {
-		if !c.Is("Bearer") && !c.Is("DPoP") {
-			continue
-		}
 		e := BearerError{
 			Code:        c.Params["error"],
 			Description: c.Params["error_description"],
@@ -112,7 +166,7 @@ func bearerErrorOf(chs []Challenge) BearerError {
 
 // UnauthorizedError is returned by [Transport.RoundTrip] when a 401 (or, from
 // a proxy, a 407) is final: the server refused and reauth has nothing new to
-// offer, or it refused again after the one retry. The response body has been
+// offer, or it refused again past the retry ceiling. The response body has been
 // read (up to [MaxErrorBody] bytes, kept in Body) and closed.
 type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
@@ -140,7 +194,9 @@ func (e *UnauthorizedError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrUnauthorized) true.
-func (e *UnauthorizedError) Is(target error) bool { return target == ErrUnauthorized }
+func (e *UnauthorizedError) Is(target error) bool {
+	return target == ErrUnauthorized || target == ErrFinal
+}
 
 // Unwrap returns the reason reauth gave up.
 func (e *UnauthorizedError) Unwrap() error { return e.Err }
@@ -156,11 +212,6 @@ type ForbiddenError struct {
 	Body       []byte      // the start of the response body, echoed credentials replaced
 	Method     string      // the request's method
 	URL        string      // without userinfo, query or fragment
-	// RegistryErrors holds the errors of a Docker/OCI registry error body
-	// ({"errors":[{"code":"DENIED","message":…}]}), when the body is one,
-	// as the registry sent them but for echoed credentials, which are
-	// replaced by "[redacted]"; Error cleans them for printing.
-	RegistryErrors []RegistryError
 	// Proxy is true when the 403 answered the proxy's credentials (a proxy
 	// that accepted them but will not forward the request, such as squid's
 	// ERR_ACCESS_DENIED), false when it answered the origin's.
@@ -178,14 +229,14 @@ func (e *ForbiddenError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "reauth: %s %s: %d forbidden", e.Method, e.URL, e.StatusCode)
 	writeBearerError(&b, e.Bearer)
-	for _, re := range e.RegistryErrors {
+	for _, re := range e.RegistryErrors() {
 		fmt.Fprintf(&b, "; registry error %s: %s", cleanField(re.Code, nil), cleanField(re.Message, nil))
 	}
 	return b.String()
 }
 
 // Is makes errors.Is(err, ErrForbidden) true.
-func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden || target == ErrFinal }
 
 // InvalidRequestError is returned for a 400 from a bound origin whose Bearer
 // challenge says error="invalid_request" (RFC 6750 §3.1): the request or its
@@ -207,7 +258,9 @@ func (e *InvalidRequestError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInvalidRequest) true.
-func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
+func (e *InvalidRequestError) Is(target error) bool {
+	return target == ErrInvalidRequest || target == ErrFinal
+}
 
 func statusWord(code int) string {
 	if code == 407 {
@@ -261,12 +314,10 @@ func writeBearerError(b *strings.Builder, e BearerError) {
 }
 
 // registryErrorsOf decodes a Docker/OCI distribution error body
-// ({"errors":[{"code":…,"message":…}]}) when the response is JSON, with the
-// secrets the server could echo replaced; anything else gives nil. body is
-// already bounded by MaxErrorBody.
-func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryError {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+// ({"errors":[{"code":…,"message":…}]}); anything else gives nil. body is
+// bounded by MaxErrorBody and already redacted.
+func registryErrorsOf(body []byte) []RegistryError {
+	if len(body) == 0 || body[0] != '{' {
 		return nil
 	}
 	var doc struct {
@@ -275,8 +326,15 @@ func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryEr
 	if json.Unmarshal(body, &doc) != nil {
 		return nil
 	}
-	return redactRegistryErrors(doc.Errors, secrets)
+	return doc.Errors
 }
+
+// RegistryErrors decodes the errors of a Docker/OCI registry error body
+// ({"errors":[{"code":"DENIED","message":…}]}) from Body, nil when Body is
+// not one: as the registry sent them but for echoed credentials, which were
+// replaced by "[redacted]" in Body. It decodes when asked, so a 403 that no
+// one asks about costs no JSON decoding; Error cleans them for printing.
+func (e *ForbiddenError) RegistryErrors() []RegistryError { return registryErrorsOf(e.Body) }
 
 // ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200
 // with something that is not a usable token: not JSON, larger than
@@ -284,36 +342,19 @@ func registryErrorsOf(h http.Header, body []byte, secrets []string) []RegistryEr
 // a b64token.
 var ErrBadTokenResponse = errors.New("reauth: the registry token realm's response holds no usable token")
 
-// ErrRealmNotAllowed is matched by every [*RealmError].
+// ErrRealmNotAllowed is wrapped by the [*TokenError] returned when a
+// registry names a token realm that reauth will not send a token request to
+// (see [RegistryOptions]): not https, on a private address, redirecting
+// elsewhere with the password, on another host name with no *http.Transport
+// to dial it by. Nothing was sent to it; the error's Endpoint is the realm,
+// and it is final.
 var ErrRealmNotAllowed = errors.New("reauth: registry token realm not allowed")
 
-// RealmError is returned when a registry names a token realm that reauth
-// will not send a token request to (see [RegistryOptions]): not https, on a
-// private address, redirecting elsewhere with the password, on another host
-// name with no *http.Transport to dial it by. Nothing was sent to it.
-type RealmError struct {
-	Realm  string // the realm's URL without userinfo, query or fragment
-	Reason string // what is wrong with it
+// realmNotAllowed is the error for a realm refused by policy, reason saying
+// why ("is not in Transport.Origins; …").
+func realmNotAllowed(realm, reason string) *TokenError {
+	return &TokenError{Endpoint: realm, Err: fmt.Errorf("%w: %s", ErrRealmNotAllowed, reason), final: true}
 }
-
-func (e *RealmError) Error() string {
-	return fmt.Sprintf("reauth: registry token realm %s %s", e.Realm, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrRealmNotAllowed) true.
-func (e *RealmError) Is(target error) bool { return target == ErrRealmNotAllowed }
-
-// Final reports that a retry cannot help: the realm is refused by policy.
-func (*RealmError) Final() bool { return true }
-
-// finalErr marks an error that no retry can change (see finalError), for
-// error types that are final only in some cases.
-type finalErr struct{ error }
-
-func (e finalErr) Unwrap() error { return e.error }
-
-// Final reports that a retry cannot help.
-func (finalErr) Final() bool { return true }
 
 // The "reauth: " prefix starts every error reauth makes, once. An error that
 // wraps another error reauth made prints what it wraps without that prefix:

@@ -30,7 +30,7 @@ func TestErrorStringsSayReauthOnce(t *testing.T) {
 			srv := digestServer(`Digest realm="r", nonce="n", qop="auth", algorithm=SHA-3`)
 			_, err := clientFor(&Transport{Credentials: Digest("u", testPassword), Origins: []string{srv.URL}}).Get(srv.URL)
 			return err
-		}, ErrDigestAlgorithm},
+		}, ErrDigestChallenge},
 		{"Digest MD5 challenge with MD5 disallowed", func(t *testing.T) error {
 			srv := digestServer(`Digest realm="r", nonce="n", qop="auth", algorithm=MD5`)
 			creds := DigestWithOptions("u", testPassword, DigestOptions{DisallowMD5: true})
@@ -71,7 +71,7 @@ func TestErrorStringsSayReauthOnce(t *testing.T) {
 			walkErrors(err, func(e error) {
 				text := e.Error()
 				assert.LessOrEqual(t, strings.Count(text, "reauth:"), 1, "%T repeats the prefix: %s", e, text)
-				assertNoSecret(t, text)
+				assertNoSecret(t, "the text", text)
 			})
 		})
 	}

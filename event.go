@@ -79,7 +79,7 @@ func (t *Transport) unanswered(cfg *transportConfig, req *http.Request, via *url
 	if !t.listening() {
 		return
 	}
-	x := &exchange{t: t, cfg: cfg, req: req, via: via, attempts: 1}
+	x := &exchange{t: t, req: req, via: via, attempts: 1}
 	x.event(Event{Kind: EventUnanswered, StatusCode: resp.StatusCode, Proxy: resp.StatusCode == http.StatusProxyAuthRequired, Err: x.whyUnanswered(resp.StatusCode)})
 }
 
@@ -101,8 +101,8 @@ func (x *exchange) whyUnanswered(status int) error {
 	switch {
 	case t.Credentials == nil:
 		return fmt.Errorf("%w: Transport.Credentials is nil; set Credentials and Origins to answer it", ErrNoCredentials)
-	case !x.cfg.origins.contains(u):
-		return x.cfg.origins.unbound(u)
+	case !x.t.cfg.origins.contains(u):
+		return x.t.cfg.origins.unbound(u)
 	}
 	return fmt.Errorf("reauth: the request goes through the forward proxy %s to Host %q, another origin than its URL's", redactURL(x.via), x.req.Host)
 }
@@ -116,7 +116,7 @@ func (x *exchange) event(e Event) {
 		return
 	}
 	logging := t.Logger != nil && t.Logger.Enabled(context.Background(), slog.LevelDebug)
-	e.Method, e.URL, e.Attempt = x.req.Method, redactURL(x.req.URL), x.attempts
+	e.Method, e.URL, e.Attempt = x.req.Method, redactURL(x.req.URL), int(x.attempts)
 	e.Challenges = redactChallenges(e.Challenges, x.secrets())
 	if t.OnEvent != nil {
 		t.OnEvent(e)

@@ -45,34 +45,20 @@ const (
 var (
 	leakBasic      = "Basic " + b64("alice:"+leakPassword)
 	leakProxyBasic = "Basic " + b64("proxyuser:"+leakProxyPassword)
-	leakSecrets    = []string{
-		"SENTINEL",
-		b64("alice:" + leakPassword),
-		b64("proxyuser:" + leakProxyPassword),
-		b64("client:" + leakClientSecret),
-		url.QueryEscape(leakPassword),
-	}
 )
 
+// The encoded forms of the leak secrets, which do not contain SENTINEL,
+// for the one secret search of the tests (reauth.AssertNoSecret).
+func init() {
+	reauth.PlantEncoded(
+		b64("alice:"+leakPassword),
+		b64("proxyuser:"+leakProxyPassword),
+		b64("client:"+leakClientSecret),
+		url.QueryEscape(leakPassword),
+	)
+}
+
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-// secretIn names where in s a secret shows, or returns "".
-func secretIn(s string) string {
-	for i, secret := range leakSecrets {
-		if strings.Contains(s, secret) {
-			return fmt.Sprintf("secret #%d", i)
-		}
-	}
-	return ""
-}
-
-// assertNoLeakIn fails, without printing the secret, when what holds one.
-func assertNoLeakIn(t *testing.T, what, s string) {
-	t.Helper()
-	if found := secretIn(s); found != "" {
-		t.Errorf("%s holds %s", what, found)
-	}
-}
 
 // sink is a server that credentials must never reach: it records every
 // request that carries Authorization, Proxy-Authorization or a secret
@@ -114,7 +100,7 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	all.WriteString(r.URL.String())
 	r.Header.Write(&all)
 	all.Write(body)
-	if found := secretIn(all.String()); found != "" {
+	if found := reauth.FindSecret(all.String()); found != "" {
 		s.leaks = append(s.leaks, found+" in the request")
 	}
 	challenge := s.challenge
@@ -347,7 +333,7 @@ func TestCredentialsNeverReachUnboundOrigins(t *testing.T) {
 					}
 					assert.LessOrEqual(t, src.tokenFetches.Load()+src.realmFetches.Load(), int32(1),
 						"a token fetched for a foreign origin's challenge")
-					assertNoLeakIn(t, "the debug log and events", logs.String())
+					reauth.AssertNoSecret(t, "the debug log and events", logs.String())
 				})
 			}
 		}
@@ -498,7 +484,7 @@ func TestProxyCredentialsGoOnlyToTheProxy(t *testing.T) {
 		resp.Body.Close()
 		direct.assertClean(t)
 	})
-	assertNoLeakIn(t, "the debug log and events", logs.String())
+	reauth.AssertNoSecret(t, "the debug log and events", logs.String())
 }
 
 // TestNoSecretInErrorsLogsOrEvents drives every scheme into failure (wrong
@@ -574,11 +560,11 @@ func TestNoSecretInErrorsLogsOrEvents(t *testing.T) {
 					resp.Body.Close()
 				}
 				require.Error(t, err)
-				assertNoLeakIn(t, "the error", err.Error())
-				assertNoLeakIn(t, "the error printed with %+v", fmt.Sprintf("%+v", err))
+				reauth.AssertNoSecret(t, "the error", err.Error())
+				reauth.AssertNoSecret(t, "the error printed with %+v", fmt.Sprintf("%+v", err))
 			}
 			require.NotEmpty(t, logs.String())
-			assertNoLeakIn(t, "the debug log and events", logs.String())
+			reauth.AssertNoSecret(t, "the debug log and events", logs.String())
 			tr.CloseIdleConnections()
 		})
 	}
@@ -665,7 +651,7 @@ func TestCredentialsPrintWithoutSecrets(t *testing.T) {
 				panic(creds)
 			}()
 			assert.Contains(t, out.String(), "reauth.")
-			assertNoLeakIn(t, "the printed credentials", out.String())
+			reauth.AssertNoSecret(t, "the printed credentials", out.String())
 		})
 	}
 }
@@ -694,7 +680,7 @@ func TestCrashOutputHoldsNoSecret(t *testing.T) {
 			require.Contains(t, string(out), "panic: ")
 			require.Contains(t, string(out), panicked, "the child crashed elsewhere")
 			require.Contains(t, string(out), "reauth.(*Transport).RoundTrip", "the traceback shows the request in flight")
-			assertNoLeakIn(t, "the crash output", string(out))
+			reauth.AssertNoSecret(t, "the crash output", string(out))
 		})
 	}
 }
@@ -730,9 +716,9 @@ func (crashingBase) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type crashingCredentials struct{ reauth.Credentials }
 
-func (c crashingCredentials) Answer(r *reauth.AuthRequest, refusal *reauth.Refusal) (string, error) {
+func (c crashingCredentials) Refused(r *reauth.AuthRequest, refusal *reauth.Refusal) (reauth.Retry, error) {
 	var p *reauth.Refusal
-	return p.Sent, nil // nil dereference
+	return p.Allowed, nil // nil dereference
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -785,8 +771,8 @@ func TestEchoedSecretsAreRedactedFromEveryErrorField(t *testing.T) {
 				req, _ := http.NewRequest(http.MethodGet, api.URL+"/v2/team/app/manifests/v1", nil)
 				_, err := tr.RoundTrip(req)
 				require.Error(t, err)
-				assertNoLeakIn(t, "the error", err.Error())
-				assertNoLeakIn(t, "the error printed with %+v", fmt.Sprintf("%+v", err))
+				reauth.AssertNoSecret(t, "the error", err.Error())
+				reauth.AssertNoSecret(t, "the error printed with %+v", fmt.Sprintf("%+v", err))
 				var fields any
 				var ue *reauth.UnauthorizedError
 				var fe *reauth.ForbiddenError
@@ -795,22 +781,22 @@ func TestEchoedSecretsAreRedactedFromEveryErrorField(t *testing.T) {
 				case errors.As(err, &ue):
 					require.Equal(t, http.StatusUnauthorized, status)
 					fields = *ue
-					assertNoLeakIn(t, "the body", string(ue.Body))
+					reauth.AssertNoSecret(t, "the body", string(ue.Body))
 				case errors.As(err, &fe):
 					require.Equal(t, http.StatusForbidden, status)
-					require.NotEmpty(t, fe.RegistryErrors)
-					assert.True(t, strings.Contains(fe.RegistryErrors[0].Message, "[redacted]"), "the message is kept, the secret replaced")
+					require.NotEmpty(t, fe.RegistryErrors())
+					assert.True(t, strings.Contains(fe.RegistryErrors()[0].Message, "[redacted]"), "the message is kept, the secret replaced")
 					assert.True(t, strings.Contains(fe.Error(), "[redacted]"), "the message is printed, the secret replaced")
 					fields = *fe
-					assertNoLeakIn(t, "the body", string(fe.Body))
+					reauth.AssertNoSecret(t, "the body", string(fe.Body))
 				case errors.As(err, &ie):
 					require.Equal(t, http.StatusBadRequest, status)
 					fields = *ie
-					assertNoLeakIn(t, "the body", string(ie.Body))
+					reauth.AssertNoSecret(t, "the body", string(ie.Body))
 				default:
 					t.Fatalf("not a typed error: %T", err)
 				}
-				assertNoLeakIn(t, "the error's fields", fmt.Sprintf("%#v", fields))
+				reauth.AssertNoSecret(t, "the error's fields", fmt.Sprintf("%#v", fields))
 			})
 		}
 	}

@@ -257,18 +257,50 @@ func newOAuth2Credentials(opts OAuth2Options) *oauth2Credentials {
 	return c
 }
 
-// Authorization sends the cached token, fetching one first when there is
-// none or it is about to expire.
-func (c *oauth2Credentials) Authorization(r *AuthRequest) (string, error) {
+// Authorize sends the token Refused chose for this request, else the cached
+// token, fetching one first when there is none or it is about to expire.
+func (c *oauth2Credentials) Authorize(r *AuthRequest) error {
+	v, _ := r.State.(string)
+	if v == "" {
+		var err error
+		if v, err = c.value(r); err != nil || v == "" {
+			return err
+		}
+	}
+	r.Set(r.Field(), v)
+	return nil
+}
+
+// Refused replaces the refused token for the retry, unless the challenge
+// says a new token of the same kind will not help. The refused token is the
+// one the attempt carried: compare-and-invalidate against it.
+func (c *oauth2Credentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
+	if refusal.Allowed&RetryChallenge == 0 {
+		return RetryChallenge, nil // the ceiling refuses it; fetch nothing
+	}
+	v, err := c.answer(r, refusal, r.Request().Header.Get(r.Field()))
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r.State = v
+	return RetryChallenge, nil
+}
+
+// Observe does nothing: a bearer token learns nothing from responses.
+func (c *oauth2Credentials) Observe(*AuthRequest, *http.Response) error { return nil }
+
+// value returns the cached token, fetching one first when there is none or
+// it is about to expire.
+func (c *oauth2Credentials) value(r *AuthRequest) (string, error) {
 	if ct := c.cur.Load(); ct != nil && c.fresh(ct) {
 		return ct.value, nil
 	}
 	return c.replace(r, "", false)
 }
 
-// Answer replaces a refused token, unless the challenge says a new token of
-// the same kind will not help (RFC 6750 §3.1, RFC 9470 §3).
-func (c *oauth2Credentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+// answer returns a token to replace refused, unless the challenge says a new
+// token of the same kind will not help (RFC 6750 §3.1, RFC 9470 §3).
+func (c *oauth2Credentials) answer(r *AuthRequest, refusal *Refusal, refused string) (string, error) {
 	ch, ok := bearerChallenge(refusal.Challenges)
 	if !ok && len(refusal.Challenges) > 0 {
 		return "", nil // the server asks for another scheme
@@ -279,35 +311,19 @@ func (c *oauth2Credentials) Answer(r *AuthRequest, refusal *Refusal) (string, er
 	case "insufficient_scope":
 		return "", errInsufficientScope
 	case errInsufficientUserAuthentication, errInsufficientClaims:
-		return c.stepUp(r, refusal.Sent, ch)
+		return c.stepUp(r, refused, ch)
 	}
 	// invalid_token, no error code, no challenge, or an extension's code: the
 	// token itself was refused (RFC 9110 §15.5.2).
-	return c.replace(r, refusal.Sent, true)
+	return c.replace(r, refused, true)
 }
 
-// Reasons not to retry that the Transport reports in an *UnauthorizedError.
+// Reasons not to retry that the Transport reports in an *UnauthorizedError:
+// declines, wrapping ErrNoCredentials as the Credentials doc says.
 var (
-	errMalformedRequest  error = &noRetry{msg: `reauth: the server says the request is malformed (error="invalid_request", RFC 6750 §3.1); a new token will not help`, also: ErrInvalidRequest}
-	errInsufficientScope error = &noRetry{msg: `reauth: the token lacks the scope the server requires (error="insufficient_scope", RFC 6750 §3.1); a new token from the same grant will not have it`}
+	errMalformedRequest  = errorf(`reauth: the server says the request is malformed (error="invalid_request", RFC 6750 §3.1); a new token will not help (%w; %w)`, ErrInvalidRequest, ErrNoCredentials)
+	errInsufficientScope = errorf(`reauth: the token lacks the scope the server requires (error="insufficient_scope", RFC 6750 §3.1); a new token from the same grant will not have it (%w)`, ErrNoCredentials)
 )
-
-// noRetry is a reason to give up on a 401 that is more precise than
-// ErrNoCredentials and matches it, so that the Transport reports it in an
-// *UnauthorizedError rather than as a failure of the credentials.
-type noRetry struct {
-	msg  string
-	also error
-}
-
-func (e *noRetry) Error() string { return e.msg }
-
-func (e *noRetry) Unwrap() []error {
-	if e.also != nil {
-		return []error{ErrNoCredentials, e.also}
-	}
-	return []error{ErrNoCredentials}
-}
 
 // replace returns a token to use instead of refused ("" for none): the
 // current one when another request has already replaced it, or the result of
@@ -328,7 +344,7 @@ func (c *oauth2Credentials) replace(r *AuthRequest, refused string, drop bool) (
 	}
 	fl := c.refreshLocked(r)
 	c.mu.Unlock()
-	return c.wait(r.Request.Context(), fl)
+	return c.wait(r.Context(), fl)
 }
 
 // stepUp asks the StepUp hook for a token that meets ch. The refused token
@@ -367,7 +383,7 @@ func (c *oauth2Credentials) stepUp(r *AuthRequest, refused string, ch Challenge)
 	}
 	fl := c.stepUpLocked(r, fetch)
 	c.mu.Unlock()
-	return c.wait(r.Request.Context(), fl)
+	return c.wait(r.Context(), fl)
 }
 
 // fromSource makes the fetch of a refresh from a token source: the token is

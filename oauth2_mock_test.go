@@ -229,7 +229,7 @@ func TestMockOAuth2TokenEndpointFailureIsATokenError(t *testing.T) {
 		{"500", mockserver.TokenEndpointFailure{Status: http.StatusInternalServerError}, 0, func(t *testing.T, te *reauth.TokenError) {
 			assert.Equal(t, http.StatusInternalServerError, te.StatusCode)
 			assert.Equal(t, "server_error", te.Code)
-			assert.False(t, te.Final(), "a 5xx may be retried")
+			assert.False(t, errors.Is(te, reauth.ErrFinal), "a 5xx may be retried")
 		}},
 		// The endpoint would answer after a minute; the context ends first.
 		// Served after its delay, the fetch would succeed and the error would

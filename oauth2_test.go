@@ -63,7 +63,7 @@ func (s *countingSource) Token() (*oauth2.Token, error) {
 // testAuthRequest is what the Transport passes to Credentials, for tests
 // that drive them directly.
 func testAuthRequest(ctx context.Context) *AuthRequest {
-	return &AuthRequest{Request: httptest.NewRequest(http.MethodGet, "https://api.example.test/items", nil).WithContext(ctx)}
+	return NewAuthRequest(httptest.NewRequest(http.MethodGet, "https://api.example.test/items", nil).WithContext(ctx), nil, nil)
 }
 
 func TestOAuth2RefreshesATokenTheServerRefuses(t *testing.T) {
@@ -152,9 +152,9 @@ type answerCounter struct {
 	onAnswer func()
 }
 
-func (a answerCounter) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
+func (a answerCounter) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
 	a.onAnswer()
-	return a.Credentials.Answer(r, refusal)
+	return a.Credentials.Refused(r, refusal)
 }
 
 // fetchesAfterRevocation sends n concurrent requests with a token the
@@ -238,25 +238,25 @@ func TestLateRefusalKeepsTheNewToken(t *testing.T) {
 	c := OAuth2(src)
 	ar := testAuthRequest(t.Context())
 
-	old, err := c.Authorization(ar)
+	old, err := authorizeValue(c, ar)
 	require.NoError(t, err)
-	fresh, err := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: old})
+	fresh, err := answerValue(c, ar, old, &Refusal{StatusCode: http.StatusUnauthorized})
 	require.NoError(t, err)
 	require.NotEqual(t, old, fresh)
 	require.EqualValues(t, 2, src.calls.Load())
 
 	// A request that was sent with the old token is refused after the
 	// refresh: the new token answers it, and stays.
-	late, err := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: old, Challenges: []Challenge{{Scheme: "Bearer", Params: map[string]string{"error": "invalid_token"}}}})
+	late, err := answerValue(c, ar, old, &Refusal{StatusCode: http.StatusUnauthorized, Challenges: []Challenge{{Scheme: "Bearer", Params: map[string]string{"error": "invalid_token"}}}})
 	require.NoError(t, err)
 	assert.Equal(t, fresh, late)
 	assert.EqualValues(t, 2, src.calls.Load(), "no fetch for a token already replaced")
-	next, err := c.Authorization(ar)
+	next, err := authorizeValue(c, ar)
 	require.NoError(t, err)
 	assert.Equal(t, fresh, next)
 
 	// A refusal of the current token does replace it.
-	newer, err := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: fresh})
+	newer, err := answerValue(c, ar, fresh, &Refusal{StatusCode: http.StatusUnauthorized})
 	require.NoError(t, err)
 	assert.NotEqual(t, fresh, newer)
 	assert.EqualValues(t, 3, src.calls.Load())
@@ -278,12 +278,12 @@ func TestRefusedTokenIsNotSentWhileItsReplacementIsFetched(t *testing.T) {
 		return &oauth2.Token{AccessToken: fmt.Sprint("tok", n)}, nil
 	}))
 	ar := testAuthRequest(t.Context())
-	old, err := c.Authorization(ar)
+	old, err := authorizeValue(c, ar)
 	require.NoError(t, err)
 
 	answered := make(chan string)
 	go func() {
-		v, _ := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: old})
+		v, _ := answerValue(c, ar, old, &Refusal{StatusCode: http.StatusUnauthorized})
 		answered <- v
 	}()
 	<-started
@@ -291,13 +291,13 @@ func TestRefusedTokenIsNotSentWhileItsReplacementIsFetched(t *testing.T) {
 	// the refused token; with its context over, it gives up waiting.
 	done, cancel := context.WithCancel(t.Context())
 	cancel()
-	v, err := c.Authorization(testAuthRequest(done))
+	v, err := authorizeValue(c, testAuthRequest(done))
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Empty(t, v)
 
 	close(release)
 	assert.Equal(t, "Bearer tok2", <-answered)
-	v, err = c.Authorization(ar)
+	v, err = authorizeValue(c, ar)
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer tok2", v)
 }
@@ -350,7 +350,7 @@ func TestRefreshTokenUsesTheAccessTokenItStartsWith(t *testing.T) {
 	rt := e.grantRefreshToken()
 	// An access token saved by an earlier run: it is valid until revoked.
 	cfgCreds := ClientCredentials(e.clientCredentials(), OAuth2Options{})
-	saved, err := cfgCreds.Authorization(testAuthRequest(t.Context()))
+	saved, err := authorizeValue(cfgCreds, testAuthRequest(t.Context()))
 	require.NoError(t, err)
 
 	c := clientFor(&Transport{Credentials: RefreshToken(e.config(), &oauth2.Token{AccessToken: bearerOf(saved), RefreshToken: rt, Expiry: time.Now().Add(time.Hour)}, OAuth2Options{}), Origins: []string{api.URL}})
@@ -439,7 +439,7 @@ func TestTokenEndpointFailuresAreTypedErrors(t *testing.T) {
 			require.ErrorAs(t, err, &te)
 			assert.Equal(t, tc.status, te.StatusCode)
 			assert.Equal(t, tc.code, te.Code)
-			assert.Equal(t, tc.final, te.Final())
+			assert.Equal(t, tc.final, errors.Is(te, ErrFinal))
 			retry, _ := CheckRetry(t.Context(), nil, err)
 			assert.Equal(t, !tc.final, retry, "CheckRetry retries exactly the errors that are not final")
 			assert.NotContains(t, err.Error(), secretMarker)
@@ -820,16 +820,6 @@ func TestStepUpWithoutAnswerCarriesTheChallengeToTheCaller(t *testing.T) {
 	}
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	start  time.Time
-	offset atomic.Int64
-}
-
-func newTestClock() *testClock           { return &testClock{start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-func (c *testClock) now() time.Time      { return c.start.Add(time.Duration(c.offset.Load())) }
-func (c *testClock) set(d time.Duration) { c.offset.Store(int64(d)) }
-
 func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -846,15 +836,15 @@ func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newTestClock()
-			src := &countingSource{lifetime: tc.lifetime, now: clock.now}
-			c := OAuth2WithOptions(src, OAuth2Options{Skew: tc.skew, Now: clock.now})
+			clock := newFakeClock()
+			src := &countingSource{lifetime: tc.lifetime, now: clock.Now}
+			c := OAuth2WithOptions(src, OAuth2Options{Skew: tc.skew, Now: clock.Now})
 			ar := testAuthRequest(t.Context())
-			first, err := c.Authorization(ar)
+			first, err := authorizeValue(c, ar)
 			require.NoError(t, err)
 
-			clock.set(tc.keep)
-			v, err := c.Authorization(ar)
+			clock.Set(tc.keep)
+			v, err := authorizeValue(c, ar)
 			require.NoError(t, err)
 			assert.Equal(t, first, v)
 			assert.EqualValues(t, 1, src.calls.Load())
@@ -862,8 +852,8 @@ func TestTokensAreReplacedBeforeTheyExpire(t *testing.T) {
 			if tc.replace < 0 {
 				return
 			}
-			clock.set(tc.replace)
-			v, err = c.Authorization(ar)
+			clock.Set(tc.replace)
+			v, err = authorizeValue(c, ar)
 			require.NoError(t, err)
 			assert.NotEqual(t, first, v)
 			assert.EqualValues(t, 2, src.calls.Load())
@@ -894,7 +884,7 @@ func TestOnlyBearerTokensOfVisibleASCIIAreSent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tc.token, TokenType: tc.tokenType})
-			v, err := OAuth2(src).Authorization(testAuthRequest(t.Context()))
+			v, err := authorizeValue(OAuth2(src), testAuthRequest(t.Context()))
 			if tc.sent != "" {
 				require.NoError(t, err)
 				assert.Equal(t, tc.sent, v)
@@ -904,7 +894,7 @@ func TestOnlyBearerTokensOfVisibleASCIIAreSent(t *testing.T) {
 			assert.ErrorContains(t, err, tc.reason)
 			var te *TokenError
 			require.ErrorAs(t, err, &te)
-			assert.True(t, te.Final(), "the endpoint would issue the same kind of token again")
+			assert.True(t, errors.Is(te, ErrFinal), "the endpoint would issue the same kind of token again")
 			assert.NotContains(t, err.Error(), secretMarker)
 		})
 	}
@@ -933,7 +923,7 @@ func TestOAuth2BadConfigurationSaysWhatIsWrong(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.creds.Authorization(testAuthRequest(t.Context()))
+			_, err := authorizeValue(tc.creds, testAuthRequest(t.Context()))
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}

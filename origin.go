@@ -7,11 +7,17 @@ import (
 	"strings"
 )
 
-// origin is a web origin (RFC 6454): scheme, host and port, lower case, with
-// the scheme's default port filled in.
-type origin struct {
-	scheme, host, port string
+// Origin is a web origin (RFC 6454): scheme, host and port, lower case, with
+// the scheme's default port filled in. It is comparable and costs no
+// allocation to make, so Credentials key per-origin state by it.
+type Origin struct {
+	Scheme string // "http" or "https"
+	Host   string // lower case, without brackets for IPv6
+	Port   string // always present: "443" for https without a port
 }
+
+// origin is the package's short name for Origin.
+type origin = Origin
 
 // originSet is the parsed Transport.Origins.
 type originSet struct {
@@ -24,15 +30,15 @@ func parseOrigins(raw []string) (*originSet, error) {
 		u, err := url.Parse(r)
 		if err != nil {
 			// The text is not echoed: a mistyped entry may hold userinfo.
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", i)
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", i, u.Redacted())
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i, u.Redacted())
 		}
 		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("reauth: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", i, redactURL(u))
+			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", ErrConfig, i, redactURL(u))
 		}
-		s.list = append(s.list, origin{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: portOf(u)})
+		s.list = append(s.list, origin{Scheme: u.Scheme, Host: strings.ToLower(u.Hostname()), Port: portOf(u)})
 	}
 	return s, nil
 }
@@ -45,7 +51,7 @@ func (s *originSet) contains(u *url.URL) bool {
 	}
 	host, port := u.Hostname(), portOf(u)
 	for _, o := range s.list {
-		if o.port == port && strings.EqualFold(o.host, host) && strings.EqualFold(o.scheme, u.Scheme) {
+		if o.Port == port && strings.EqualFold(o.Host, host) && strings.EqualFold(o.Scheme, u.Scheme) {
 			return true
 		}
 	}
@@ -57,7 +63,7 @@ func (s *originSet) contains(u *url.URL) bool {
 // overrides).
 func (s *originSet) hasPlainHTTP() bool {
 	for _, o := range s.list {
-		if o.scheme == "http" {
+		if o.Scheme == "http" {
 			return true
 		}
 	}
@@ -74,17 +80,17 @@ func (s *originSet) unbound(u *url.URL) error {
 	var near []string
 	for _, b := range s.list {
 		var diff []string
-		if b.host != o.host {
-			if !isLoopback(b.host) || !isLoopback(o.host) {
+		if b.Host != o.Host {
+			if !isLoopback(b.Host) || !isLoopback(o.Host) {
 				continue
 			}
-			diff = append(diff, "another host name: "+b.host+" and "+o.host+" are different origins")
+			diff = append(diff, "another host name: "+b.Host+" and "+o.Host+" are different origins")
 		}
-		if b.scheme != o.scheme {
-			diff = append(diff, "scheme "+b.scheme+", not "+o.scheme)
+		if b.Scheme != o.Scheme {
+			diff = append(diff, "scheme "+b.Scheme+", not "+o.Scheme)
 		}
-		if b.port != o.port {
-			diff = append(diff, "port "+b.port+", not "+o.port)
+		if b.Port != o.Port {
+			diff = append(diff, "port "+b.Port+", not "+o.Port)
 		}
 		near = append(near, b.String()+" ("+strings.Join(diff, "; ")+")")
 	}
@@ -95,12 +101,12 @@ func (s *originSet) unbound(u *url.URL) error {
 }
 
 // String returns the origin as "scheme://host:port".
-func (o origin) String() string {
-	host := o.host
+func (o Origin) String() string {
+	host := o.Host
 	if strings.IndexByte(host, ':') >= 0 {
 		host = "[" + host + "]"
 	}
-	return o.scheme + "://" + host + ":" + o.port
+	return o.Scheme + "://" + host + ":" + o.Port
 }
 
 // portOf returns u's port, or the default port of its scheme.
@@ -120,7 +126,7 @@ func portOf(u *url.URL) string {
 // originOf returns u's origin. It allocates only for a host with upper-case
 // letters: url.Parse already lower-cases the scheme.
 func originOf(u *url.URL) origin {
-	return origin{scheme: lowerASCII(u.Scheme), host: lowerASCII(u.Hostname()), port: portOf(u)}
+	return origin{Scheme: lowerASCII(u.Scheme), Host: lowerASCII(u.Hostname()), Port: portOf(u)}
 }
 
 // canonicalOrigin returns "scheme://host:port" for u, lower case, the key

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,19 +140,26 @@ func (e *ProxyConnectError) Error() string {
 // errors.Is(err, ErrForbidden) true for a 403.
 func (e *ProxyConnectError) Is(target error) bool {
 	return target == ErrUnauthorized && e.StatusCode == http.StatusProxyAuthRequired ||
-		target == ErrForbidden && e.StatusCode == http.StatusForbidden
+		target == ErrForbidden && e.StatusCode == http.StatusForbidden ||
+		target == ErrFinal && (e.StatusCode == http.StatusProxyAuthRequired || e.StatusCode == http.StatusForbidden)
 }
 
 // Unwrap returns Err.
 func (e *ProxyConnectError) Unwrap() error { return e.Err }
 
-// connectAnswer is a Proxy-Authorization value for one CONNECT: to proxy
+// connectAnswer is what the retry of one CONNECT sends: to proxy
 // (canonical origin) for target. A Transport's retry carries it in its
 // context; http.Transport dials with the request's context values, so it
-// reaches connectHeader of the dial for that request.
+// reaches connectHeader of the dial for that request. It also carries the
+// CONNECT leg's AuthRequest.State and the retries taken, since each dial
+// makes a new AuthRequest.
 type connectAnswer struct {
-	proxy, target, value string
-	used                 atomic.Bool // sent once: a later dial asks the credentials again
+	proxy, target string
+	fields        []authField
+	want, used    Retry // the retry asked for; those taken with it (set by retryConnect)
+	refused       []string
+	state         any
+	sent          atomic.Bool // sent once: a later dial asks the credentials again
 }
 
 type connectAnswerKey struct{}
@@ -167,10 +175,24 @@ type proxyConnect struct {
 
 // authRequest describes a CONNECT to the credentials. Request is a stand-in
 // with the authority-form request-target (RFC 9110 §9.3.6), which is what
-// Digest's uri covers for CONNECT.
-func (pc *proxyConnect) authRequest(ctx context.Context, proxyURL *url.URL, target string) *AuthRequest {
+// Digest's uri covers for CONNECT. The proxy is the one the user configured,
+// so the leg is preemptive: what can go without a challenge goes with the
+// first CONNECT, which saves a connection.
+func (pc *proxyConnect) authRequest(ctx context.Context, proxyURL *url.URL, target string, prev *connectAnswer) *AuthRequest {
 	r := (&http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: target}, Host: target, Header: http.Header{}}).WithContext(ctx)
-	return &AuthRequest{Request: r, Proxy: proxyURL, Base: pc.base}
+	ar := &AuthRequest{req: r, onProxy: true, ext: &authExt{proxy: proxyURL, base: pc.base}, Preemptive: true}
+	if prev != nil {
+		ar.State = prev.state
+	}
+	return ar
+}
+
+// answerOf returns the answer of a retry for this CONNECT in ctx, or nil.
+func answerOf(ctx context.Context, proxyURL *url.URL, target string) *connectAnswer {
+	if a, ok := ctx.Value(connectAnswerKey{}).(*connectAnswer); ok && a.proxy == canonicalOrigin(proxyURL) && a.target == target {
+		return a
+	}
+	return nil
 }
 
 // connectHeader is http.Transport.GetProxyConnectHeader: the answer a retry
@@ -183,32 +205,39 @@ func (pc *proxyConnect) connectHeader(ctx context.Context, proxyURL *url.URL, ta
 			return nil, err
 		}
 	}
-	var v string
-	if a, ok := ctx.Value(connectAnswerKey{}).(*connectAnswer); ok && a.proxy == canonicalOrigin(proxyURL) && a.target == target && a.used.CompareAndSwap(false, true) {
-		v = a.value
+	var fields []authField
+	if a := answerOf(ctx, proxyURL, target); a != nil && a.sent.CompareAndSwap(false, true) {
+		fields = a.fields
 	} else if pc.creds != nil {
-		// The proxy is the one the user configured: what can go without a
-		// challenge goes with the first CONNECT, which saves a connection.
-		var err error
-		v, err = Preemptive(pc.creds).Authorization(pc.authRequest(ctx, proxyURL, target))
-		if err != nil {
+		ar := pc.authRequest(ctx, proxyURL, target, nil)
+		err := pc.creds.Authorize(ar)
+		if err == nil {
+			err = ar.setError()
+		}
+		if err != nil && !errors.Is(err, ErrNoCredentials) {
 			return nil, err
 		}
+		if err == nil {
+			fields = ar.fields()
+		}
 	}
-	if v == "" {
+	if len(fields) == 0 {
 		return h, nil
 	}
 	h = h.Clone()
 	if h == nil {
-		h = make(http.Header, 1)
+		h = make(http.Header, len(fields))
 	}
-	h.Set("Proxy-Authorization", v)
+	for _, f := range fields {
+		h.Set(f.name, f.value)
+	}
 	return h, nil
 }
 
 // connectResponse is http.Transport.OnProxyConnectResponse: any status but
 // 200 becomes a *ProxyConnectError; a 407's challenges go to the credentials
-// for an answer that differs from the value refused (DESIGN.md, invariant 2).
+// for an answer that differs from the values refused (DESIGN.md, invariant
+// 2).
 func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, resp *http.Response) error {
 	if pc.onResponse != nil {
 		if err := pc.onResponse(ctx, proxyURL, connectReq, resp); err != nil {
@@ -217,9 +246,12 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 	}
 	target := connectReq.Host
 	sent := connectReq.Header.Get("Proxy-Authorization")
+	prev := answerOf(ctx, proxyURL, target)
 	if resp.StatusCode == http.StatusOK {
-		if o, ok := pc.creds.(ResponseObserver); ok && sent != "" {
-			return o.Observe(pc.authRequest(ctx, proxyURL, target), sent, resp)
+		if pc.creds != nil && sent != "" {
+			ar := pc.authRequest(ctx, proxyURL, target, prev)
+			ar.req = connectReq
+			return pc.creds.Observe(ar, resp)
 		}
 		return nil
 	}
@@ -228,27 +260,60 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 		return e
 	}
 	chs, perr := ParseChallenges(resp.Header.Values("Proxy-Authenticate")...)
-	e.Challenges, e.ParseErr = redactChallenges(chs, sentSecrets(sent)), perr
+	refused := []string{sent}
+	var used Retry
+	if prev != nil {
+		refused = append(refused, prev.refused...)
+		used = prev.used
+	}
+	e.Challenges, e.ParseErr = redactChallenges(chs, sentSecrets(refused...)), perr
 	if pc.creds == nil {
 		e.Err = ErrNoCredentials
 		return e
 	}
-	next, err := answerRefusal(pc.creds, pc.authRequest(ctx, proxyURL, target), &Refusal{
-		StatusCode: resp.StatusCode, Challenges: chs, Sent: sent, Header: resp.Header,
-	})
-	if err != nil {
-		e.Err = err
+	left := allowed(used)
+	if left == 0 {
+		e.Err = ErrRefusedAfterRetry
 		return e
 	}
-	e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, value: next}
+	ar := pc.authRequest(ctx, proxyURL, target, prev)
+	stand := ar.req
+	ar.req = connectReq
+	want, err := pc.creds.Refused(ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Header: resp.Header, Allowed: left})
+	switch {
+	case err != nil:
+		e.Err = err
+		return e
+	case want == 0:
+		e.Err = ErrNoCredentials
+		return e
+	case left&want == 0:
+		e.Err = ErrRefusedAfterRetry
+		return e
+	}
+	ar.req = stand
+	err = pc.creds.Authorize(ar)
+	if err == nil {
+		err = ar.setError()
+	}
+	switch {
+	case err != nil:
+		e.Err = err
+	case !ar.hasFields():
+		e.Err = ErrNoCredentials
+	case slices.Contains(refused, stand.Header.Get("Proxy-Authorization")):
+		e.Err = ErrSameCredentials
+	default:
+		e.answer = &connectAnswer{proxy: canonicalOrigin(proxyURL), target: target, fields: ar.fields(), want: want, used: used, refused: refused, state: ar.State}
+	}
 	return e
 }
 
 // retryConnect reports whether to send the request again after err: a
 // CONNECT refused with 407 whose challenge the proxy credentials answered.
-// Like every challenge kind it has one retry, and the retry carries the
-// answer, which differs from the value refused. When it will not retry, it
-// sets the error's reason.
+// The retry is taken from the same ceiling as a 407's (see grant), and
+// carries the answer, which differs from the values refused. When it will
+// not retry, it sets the error's reason.
 func (x *exchange) retryConnect(err error) bool {
 	var pe *ProxyConnectError
 	if !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired {
@@ -261,20 +326,29 @@ func (x *exchange) retryConnect(err error) bool {
 	if hasBody && x.body == nil && x.req.GetBody != nil {
 		x.body = &replayableBody{body: x.req.Body, getBody: x.req.GetBody, firstSent: true}
 	}
-	switch {
-	case answer == nil:
-	case x.connectRetried:
-		pe.Err = ErrRefusedAfterRetry
-	case hasBody && (x.body == nil || x.body.rewind() != nil):
+	var used Retry
+	if answer != nil {
+		var gerr error
+		if used, gerr = grant(x.connectUsed, answer.want); gerr != nil {
+			pe.Err = gerr
+		}
+	}
+	if answer != nil && pe.Err == nil && hasBody && (x.body == nil || x.body.rewind() != nil) {
 		pe.Err = ErrBodyNotReplayable
 	}
 	if answer == nil || pe.Err != nil {
 		x.event(Event{Kind: EventGiveUp, StatusCode: pe.StatusCode, Proxy: true, Err: pe.Err})
 		return false
 	}
-	x.connectRetried = true
+	x.connectUsed, answer.used = used, used
 	x.req = x.req.WithContext(context.WithValue(x.req.Context(), connectAnswerKey{}, answer))
-	x.event(Event{Kind: EventRetry, StatusCode: pe.StatusCode, Proxy: true, Scheme: schemeOf(answer.value)})
+	var scheme string
+	for _, f := range answer.fields {
+		if f.name == "Proxy-Authorization" {
+			scheme = schemeOf(f.value)
+		}
+	}
+	x.event(Event{Kind: EventRetry, StatusCode: pe.StatusCode, Proxy: true, Scheme: scheme})
 	return true
 }
 
@@ -282,8 +356,12 @@ func (x *exchange) retryConnect(err error) bool {
 // only a CONNECT refusal that the proxy credentials answered is retried.
 func (x *exchange) retryUnbound(err error) (*http.Response, error) {
 	for x.retryConnect(err) {
+		var r *http.Request
+		if r, err = x.build(); err != nil {
+			return nil, err
+		}
 		var resp *http.Response
-		if resp, err = x.send(); err == nil {
+		if resp, err = x.send(r); err == nil {
 			return resp, nil
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // How reauth keeps secrets out of what it prints (DESIGN.md, invariant 7):
@@ -37,7 +38,7 @@ func (c *registryCredentials) String() string   { return "reauth.Registry(redact
 func (c *registryCredentials) GoString() string { return c.String() }
 
 func (p preemptive) String() string {
-	return "reauth.Preemptive(" + describeCredentials(p.Credentials) + ")"
+	return "reauth.Preemptive(" + describeCredentials(p.c) + ")"
 }
 func (p preemptive) GoString() string { return p.String() }
 
@@ -91,23 +92,25 @@ func echoForms(secret string) []string {
 	return out
 }
 
-// sentSecrets returns what a server could echo of the credentials field
-// values a request sent: the token68 (Bearer's token, Basic's base64
-// user-pass) and Basic's password, in their echoForms. Digest sends no
-// secret.
+// sentSecrets returns what a server could echo of the secret field values
+// (those set with AuthRequest.Set) a request sent, in their echoForms: the
+// value, its token68 when it is "scheme token68" (a bearer token, Basic's
+// user-pass), and, when that token68 is base64 of "id:secret" (RFC 7617,
+// RFC 6749 §2.3.1), the secret. A rule about the values, not about schemes.
 func sentSecrets(values ...string) []string {
 	var out []string
 	for _, v := range values {
-		scheme, rest, ok := strings.Cut(v, " ")
+		_, rest, ok := strings.Cut(v, " ")
 		if !ok || len(rest) < minSecretLen || !isToken68(rest) {
+			// Not "scheme token68": the whole value is the secret (an
+			// API key field, say).
+			out = append(out, echoForms(v)...)
 			continue
 		}
 		out = append(out, echoForms(rest)...)
-		if equalFoldASCII(scheme, "Basic") {
-			if raw, err := base64.StdEncoding.DecodeString(rest); err == nil {
-				if _, password, ok := strings.Cut(string(raw), ":"); ok {
-					out = append(out, echoForms(password)...)
-				}
+		if raw, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			if _, secret, ok := strings.Cut(string(raw), ":"); ok && utf8.ValidString(secret) && !hasCTL(secret) {
+				out = append(out, echoForms(secret)...)
 			}
 		}
 	}
@@ -165,13 +168,24 @@ func redactSecrets(s string, secrets []string) (string, bool) {
 
 // secrets returns what the exchange has sent that a server could echo.
 func (x *exchange) secrets() []string {
-	var values [4]string
-	n := 0
-	for i := range x.legs {
-		values[n], values[n+1] = x.legs[i].sent, x.legs[i].refused
-		n += 2
+	var values []string
+	add := func(fields []authField) {
+		for _, f := range fields {
+			if !f.proof {
+				values = append(values, f.value)
+			}
+		}
 	}
-	return sentSecrets(values[:n]...)
+	for i := range x.legs {
+		ar := &x.legs[i].ar
+		add(ar.fields())
+		if ar.ext != nil {
+			for _, set := range ar.ext.refused {
+				add(set)
+			}
+		}
+	}
+	return sentSecrets(values...)
 }
 
 // challenges parses resp's challenges for a typed error, with what the
@@ -244,15 +258,4 @@ func (x *exchange) errorBody(resp *http.Response) []byte {
 		return []byte(r)
 	}
 	return body
-}
-
-// redactRegistryErrors returns errs with the secrets replaced in each code
-// and message; errs itself is not modified.
-func redactRegistryErrors(errs []RegistryError, secrets []string) []RegistryError {
-	out := slices.Clone(errs)
-	for i := range out {
-		out[i].Code, _ = redactSecrets(out[i].Code, secrets)
-		out[i].Message, _ = redactSecrets(out[i].Message, secrets)
-	}
-	return out
 }

@@ -59,7 +59,7 @@ type RegistryOptions struct {
 	// it unchanged. Nil means Transport.Base when that is an *http.Transport
 	// (http.DefaultTransport when Base is nil). A Base of another kind (a
 	// wrapper, a test double) cannot be made to dial only the checked
-	// addresses: with it, such a realm is refused with a [*RealmError] until
+	// addresses: with it, such a realm is refused with a [*TokenError] wrapping [ErrRealmNotAllowed] until
 	// RealmTransport (or AllowPrivateRealms) is set.
 	RealmTransport *http.Transport
 	// InsecureAllowHTTP lets the password go to a plain-http realm on a host
@@ -194,7 +194,7 @@ func parseScopes(param string) ([]scope, error) {
 		k, ok := index[resource]
 		if !ok {
 			if len(out) == maxScopes {
-				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d resources in its scope; reauth refuses it rather than request and hold a token for each", maxScopes)}
+				return nil, Final(fmt.Errorf("reauth: the registry's challenge asks for more than %d resources in its scope; reauth refuses it rather than request and hold a token for each", maxScopes))
 			}
 			k = len(out)
 			index[resource] = k
@@ -212,7 +212,7 @@ func parseScopes(param string) ([]scope, error) {
 				continue
 			}
 			if len(s.actions) == maxActions {
-				return nil, finalErr{fmt.Errorf("reauth: the registry's challenge asks for more than %d actions on %q; reauth refuses it", maxActions, cleanField(resource, nil))}
+				return nil, Final(fmt.Errorf("reauth: the registry's challenge asks for more than %d actions on %q; reauth refuses it", maxActions, cleanField(resource, nil)))
 			}
 			s.actions = append(s.actions, a)
 		}
@@ -327,37 +327,49 @@ func isRepositoryName(name string) bool {
 
 func isAlnumLower(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
-// Authorization sends a token already held for the request's repository
-// with enough actions, and Basic to a registry that challenged for it.
-func (c *registryCredentials) Authorization(r *AuthRequest) (string, error) {
-	if r.Proxy != nil {
-		return "", nil
+// Authorize sends the token Refused fetched for this request, a token
+// already held for the request's repository with enough actions, or Basic
+// to a registry that challenged for it.
+func (c *registryCredentials) Authorize(r *AuthRequest) error {
+	if r.Proxy() != nil {
+		return nil
 	}
-	if resource, actions, ok := requestScope(r.Request); ok {
+	if v, _ := r.State.(string); v != "" {
+		r.Set(r.Field(), v)
+		return nil
+	}
+	if resource, actions, ok := requestScope(r.Request()); ok {
 		c.mu.Lock()
-		h := c.held[heldKey{r.origin(), resource}]
+		h := c.held[heldKey{r.Origin(), resource}]
 		v := ""
 		if h != nil && h.fresh(c.opts.Now()) && covers(h.actions, actions) {
 			v = h.value
 		}
 		c.mu.Unlock()
 		if v != "" {
-			return v, nil
+			r.Set(r.Field(), v)
+			return nil
 		}
 	}
 	if c.basic != nil {
-		return c.basic.Authorization(r)
+		return c.basic.Authorize(r)
 	}
-	return "", nil
+	return nil
 }
+
+// Observe does nothing: registry tokens learn nothing from responses.
+func (c *registryCredentials) Observe(*AuthRequest, *http.Response) error { return nil }
 
 // Answer answers a Bearer challenge with a realm with a token for its scope
 // merged with the actions already held for the same repositories, so that a
 // push after a pull asks for pull and push. A token held for that scope and
 // not the one refused is sent without a fetch.
-func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
-	if r.Proxy != nil || refusal.StatusCode != http.StatusUnauthorized {
-		return "", nil
+func (c *registryCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
+	if r.Proxy() != nil || refusal.StatusCode != http.StatusUnauthorized {
+		return 0, nil
+	}
+	if refusal.Allowed&RetryChallenge == 0 {
+		return RetryChallenge, nil // the ceiling refuses it; fetch nothing
 	}
 	var ch *Challenge
 	for i := range refusal.Challenges {
@@ -368,19 +380,19 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 	}
 	if ch == nil {
 		if c.basic != nil && hasScheme(refusal.Challenges, "Basic") {
-			return c.basic.Answer(r, refusal)
+			return c.basic.Refused(r, refusal)
 		}
-		return "", nil
+		return 0, nil
 	}
 	tr := &tokenRequest{
-		registry: *r.Request.URL,
-		origin:   r.origin(),
+		registry: *r.Request().URL,
+		origin:   r.Origin(),
 		realm:    ch.Params["realm"],
 		service:  ch.Params["service"],
 	}
 	var err error
 	if tr.scopes, err = parseScopes(ch.Params["scope"]); err != nil {
-		return "", err
+		return 0, err
 	}
 	if u, err := url.Parse(tr.realm); err == nil {
 		tr.realmBound = originOf(u) == tr.origin || r.Bound(u)
@@ -394,7 +406,12 @@ func (c *registryCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, 
 		}
 	}
 	c.mu.Unlock()
-	return c.token(r, tr, refusal.Sent)
+	v, err := c.token(r, tr, r.Request().Header.Get(r.Field()))
+	if err != nil || v == "" {
+		return 0, err
+	}
+	r.State = v
+	return RetryChallenge, nil
 }
 
 // tokenRequest is one token to obtain: for a registry origin, from a realm,
@@ -430,7 +447,7 @@ func (c *registryCredentials) token(r *AuthRequest, tr *tokenRequest, refused st
 	if v := c.cached(tr, refused); v != "" {
 		return v, nil
 	}
-	ctx, base := r.Request.Context(), r.Base
+	ctx, base := r.Context(), r.Base()
 	for attempt := 0; ; attempt++ {
 		results := c.fetches.DoChan(tr.key(), func() (any, error) {
 			// A fetch that just finished may have brought what is needed.

@@ -151,7 +151,7 @@ func TestMockRegistryPushWithoutTheRight(t *testing.T) {
 		var fe *reauth.ForbiddenError
 		require.ErrorAs(t, err, &fe)
 		assert.ErrorIs(t, err, reauth.ErrForbidden)
-		assert.Equal(t, []reauth.RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors)
+		assert.Equal(t, []reauth.RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors())
 		assert.Contains(t, err.Error(), "DENIED")
 		assert.NotContains(t, err.Error(), "builder")
 		assert.Equal(t, []int{401, 403}, statuses(srv.RequestsTo("/v2/")))

@@ -3,6 +3,7 @@ package reauth
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -257,7 +258,7 @@ func TestRegistryRealmWithAnOpaqueBase(t *testing.T) {
 	_, err := get(t, clientFor(tr), "https://registry.opaque.test/v2/a/manifests/latest")
 	require.ErrorIs(t, err, ErrRealmNotAllowed)
 	assert.Contains(t, err.Error(), "RegistryOptions.RealmTransport")
-	assert.True(t, isFinalAuthError(err))
+	assert.True(t, errors.Is(err, ErrFinal))
 	assert.False(t, fake.saw("auth.opaque.test"), "the realm request did not go through the opaque Base")
 	assert.Empty(t, n.dials())
 

@@ -1,6 +1,7 @@
 package reauth
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,7 +53,7 @@ func TestRegistryOneHostileChallengeCannotExceedTheHeldBound(t *testing.T) {
 	_, err := get(t, clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL}}), reg.URL+"/v2/r1/manifests/latest")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("more than %d", maxScopes))
-	assert.True(t, isFinalAuthError(err), "the registry will send the same challenge again")
+	assert.True(t, errors.Is(err, ErrFinal), "the registry will send the same challenge again")
 	creds.mu.Lock()
 	held := len(creds.held)
 	creds.mu.Unlock()

@@ -36,7 +36,7 @@ const (
 func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper, tr *tokenRequest) (any, error) {
 	realm, err := url.Parse(tr.realm)
 	if err != nil {
-		return nil, &RealmError{Realm: "(unparseable)", Reason: "is not a URL"}
+		return nil, realmNotAllowed("(unparseable)", "is not a URL")
 	}
 	addrs, err := c.checkRealm(ctx, &tr.registry, realm)
 	if err != nil {
@@ -46,10 +46,10 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 		// The registry names the realm; without this check a registry (or
 		// whoever answers for it) could have the password sent anywhere
 		// (DESIGN.md, invariant 4).
-		return nil, &RealmError{Realm: redactURL(realm), Reason: "is not in Transport.Origins; add its origin there to send the registry credentials to it"}
+		return nil, realmNotAllowed(redactURL(realm), "is not in Transport.Origins; add its origin there to send the registry credentials to it")
 	}
 	if c.basic != nil && c.basic.err != nil {
-		return nil, finalErr{c.basic.err}
+		return nil, Final(c.basic.err)
 	}
 	if base == nil {
 		base = http.DefaultTransport
@@ -173,7 +173,7 @@ func (c *registryCredentials) post(ctx context.Context, client *http.Client, rea
 // that is not loopback unless the user opted in (DESIGN.md, invariant 4).
 func (c *registryCredentials) checkPasswordScheme(realm *url.URL) error {
 	if realm.Scheme == "http" && !isLoopback(realm.Hostname()) && !c.opts.InsecureAllowHTTP {
-		return &RealmError{Realm: redactURL(realm), Reason: "is plain http and the password would cross the network in the clear; set RegistryOptions.InsecureAllowHTTP"}
+		return realmNotAllowed(redactURL(realm), "is plain http and the password would cross the network in the clear; set RegistryOptions.InsecureAllowHTTP")
 	}
 	return nil
 }
@@ -187,8 +187,7 @@ func (c *registryCredentials) do(client *http.Client, req *http.Request, realm *
 		if errors.As(err, &ue) {
 			err = ue.Err // its text repeats the URL with the query
 		}
-		var re *RealmError
-		if errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, ErrRealmNotAllowed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, 0, err
 		}
 		if msg, echoed := redactSecrets(reasonText(err), c.secrets()); echoed {
@@ -334,7 +333,7 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 // addresses the realm's requests may dial (realmGuard), so that a second DNS
 // answer cannot move them (DNS rebinding).
 func (c *registryCredentials) checkRealm(ctx context.Context, registry, realm *url.URL) ([]netip.Addr, error) {
-	fail := func(reason string) error { return &RealmError{Realm: redactURL(realm), Reason: reason} }
+	fail := func(reason string) error { return realmNotAllowed(redactURL(realm), reason) }
 	host := realm.Hostname()
 	switch {
 	case realm.Scheme != "https" && realm.Scheme != "http" || host == "":
@@ -424,7 +423,7 @@ func isPublicAddr(a netip.Addr) bool {
 func (c *registryCredentials) redirectPolicy(registry *url.URL, guard *realmGuard) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) > maxRealmRedirects {
-			return &RealmError{Realm: redactURL(via[0].URL), Reason: fmt.Sprintf("redirected more than %d times", maxRealmRedirects)}
+			return realmNotAllowed(redactURL(via[0].URL), fmt.Sprintf("redirected more than %d times", maxRealmRedirects))
 		}
 		addrs, err := c.checkRealm(req.Context(), registry, req.URL)
 		if err != nil {
@@ -435,7 +434,7 @@ func (c *registryCredentials) redirectPolicy(registry *url.URL, guard *realmGuar
 		}
 		if originOf(req.URL) != originOf(via[0].URL) {
 			if via[0].Method == http.MethodPost {
-				return &RealmError{Realm: redactURL(via[0].URL), Reason: "redirected the OAuth2 form to another origin"}
+				return realmNotAllowed(redactURL(via[0].URL), "redirected the OAuth2 form to another origin")
 			}
 			req.Header.Del("Authorization")
 		}
@@ -508,7 +507,7 @@ func (g *realmGuard) pinningTransport(realm *url.URL) (*http.Transport, error) {
 	if ht == nil {
 		var ok bool
 		if ht, ok = g.base.(*http.Transport); !ok {
-			return nil, &RealmError{Realm: redactURL(realm), Reason: fmt.Sprintf("is on another host than the registry, and Transport.Base (a %T) is not an *http.Transport, so reauth cannot make it dial only the addresses the realm policy checked; set RegistryOptions.RealmTransport", g.base)}
+			return nil, realmNotAllowed(redactURL(realm), fmt.Sprintf("is on another host than the registry, and Transport.Base (a %T) is not an *http.Transport, so reauth cannot make it dial only the addresses the realm policy checked; set RegistryOptions.RealmTransport", g.base))
 		}
 	}
 	clone := ht.Clone()

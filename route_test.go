@@ -83,7 +83,7 @@ func TestLoopbackExemptionHoldsOnlyOnTheHost(t *testing.T) {
 			_, err := get(t, clientFor(tr), origin.URL+"/x")
 			require.ErrorIs(t, err, ErrInsecureCredentials)
 			assert.Contains(t, err.Error(), "through the proxy http://proxy.example:3128")
-			assertNoSecretQuiet(t, "the error", err.Error())
+			assertNoSecret(t, "the error", err.Error())
 		}
 		assert.Zero(t, dialed.Load(), "nothing was sent")
 		assert.Zero(t, farProxy.count())

@@ -26,9 +26,9 @@ const (
 // that wraps it matches [ErrNoCredentials] too.
 var ErrStepUpRequired = errors.New("reauth: the server requires step-up authentication or more claims (RFC 9470) and no StepUp hook supplied a token")
 
-// errStepUpRequired is ErrStepUpRequired as the credentials give it: a reason
-// not to retry (noRetry).
-var errStepUpRequired error = &noRetry{msg: ErrStepUpRequired.Error(), also: ErrStepUpRequired}
+// errStepUpRequired is ErrStepUpRequired as the credentials give it: a
+// decline, wrapping ErrNoCredentials.
+var errStepUpRequired = errorf("%w (%w)", ErrStepUpRequired, ErrNoCredentials)
 
 // StepUpChallenge is what a step-up (RFC 9470) or claims challenge asks for,
 // as passed to OAuth2Options.StepUp. The hook typically sends the user
@@ -60,14 +60,14 @@ func stepUpChallengeOf(ch Challenge) (*StepUpChallenge, error) {
 	if v, ok := ch.Params["max_age"]; ok {
 		secs, err := strconv.ParseUint(v, 10, 31)
 		if err != nil {
-			return nil, &noRetry{msg: "reauth: the step-up challenge's max_age is not a number of seconds (RFC 9470 §3)"}
+			return nil, errorf("reauth: the step-up challenge's max_age is not a number of seconds (RFC 9470 §3) (%w)", ErrNoCredentials)
 		}
 		s.MaxAge, s.HasMaxAge = time.Duration(secs)*time.Second, true
 	}
 	if v := ch.Param("claims"); v != "" {
 		claims, ok := decodeClaims(v)
 		if !ok {
-			return nil, &noRetry{msg: "reauth: the claims challenge's claims is neither base64-encoded JSON nor JSON"}
+			return nil, errorf("reauth: the claims challenge's claims is neither base64-encoded JSON nor JSON (%w)", ErrNoCredentials)
 		}
 		s.Claims = claims
 	}

@@ -47,7 +47,7 @@ func FuzzOAuth2TokenResponse(f *testing.F) {
 		creds := ClientCredentials(cfg, OAuth2Options{HTTPClient: &http.Client{Transport: endpoint}})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		value, err := creds.Authorization(testAuthRequest(ctx))
+		value, err := authorizeValue(creds, testAuthRequest(ctx))
 
 		if r := endpoint.read(); r > 1<<20+1 {
 			t.Fatalf("read %d bytes of the token response", r)
@@ -79,10 +79,10 @@ func FuzzOAuth2TokenResponse(f *testing.F) {
 		if len(accessToken) >= 8 && strings.Contains(msg, accessToken) && !strings.Contains(te.Code+te.Description+te.URI, accessToken) {
 			t.Fatalf("the issued token is in the error: %s", msg)
 		}
-		if te.StatusCode >= 400 && te.StatusCode < 500 && te.StatusCode != 408 && te.StatusCode != 429 && !te.Final() {
+		if te.StatusCode >= 400 && te.StatusCode < 500 && te.StatusCode != 408 && te.StatusCode != 429 && !errors.Is(te, ErrFinal) {
 			t.Fatalf("a %d refusal is not final", te.StatusCode)
 		}
-		if te.StatusCode >= 500 && te.Final() {
+		if te.StatusCode >= 500 && errors.Is(te, ErrFinal) {
 			t.Fatalf("a %d outage is final", te.StatusCode)
 		}
 	})

@@ -50,7 +50,11 @@ func (e *TokenError) Error() string {
 	var b strings.Builder
 	b.WriteString("reauth: obtaining a token")
 	if e.Endpoint != "" {
-		fmt.Fprintf(&b, " from %s %s", e.Method, e.Endpoint)
+		b.WriteString(" from ")
+		if e.Method != "" {
+			b.WriteString(e.Method + " ")
+		}
+		b.WriteString(e.Endpoint)
 	}
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": token endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
@@ -76,15 +80,12 @@ func (e *TokenError) Error() string {
 func (e *TokenError) Is(target error) bool {
 	return target == ErrTokenEndpoint ||
 		target == ErrUnauthorized && e.StatusCode == http.StatusUnauthorized ||
-		target == ErrForbidden && e.StatusCode == http.StatusForbidden
+		target == ErrForbidden && e.StatusCode == http.StatusForbidden ||
+		target == ErrFinal && e.final
 }
 
 // Unwrap returns Err.
 func (e *TokenError) Unwrap() error { return e.Err }
-
-// Final reports whether retrying cannot help: the endpoint refused the
-// client or the grant, or issued a token that cannot be sent.
-func (e *TokenError) Final() bool { return e.final }
 
 // tokenErrorOf turns a token source's error into a *TokenError. The details
 // of an oauth2.RetrieveError are kept and the error itself dropped (its text

@@ -75,7 +75,7 @@ func (c *oauth2Credentials) stepUpLocked(r *AuthRequest, fetch fetchFunc) *token
 // its cancellation, and the HTTP client for token requests as x/oauth2
 // reads it.
 func (c *oauth2Credentials) fetchContext(r *AuthRequest) context.Context {
-	return context.WithValue(context.WithoutCancel(r.Request.Context()), oauth2.HTTPClient, c.tokenClient(r))
+	return context.WithValue(context.WithoutCancel(r.Context()), oauth2.HTTPClient, c.tokenClient(r))
 }
 
 // tokenClient is the client of token requests: OAuth2Options.HTTPClient, or
@@ -86,7 +86,7 @@ func (c *oauth2Credentials) tokenClient(r *AuthRequest) *http.Client {
 	if c.opts.HTTPClient != nil {
 		return c.opts.HTTPClient
 	}
-	base := r.Base
+	base := r.Base()
 	if base == nil {
 		base = http.DefaultTransport
 	}

@@ -119,37 +119,37 @@ func (s *stepUpSource) stepUp(ctx context.Context, _ *StepUpChallenge) (*oauth2.
 }
 
 // stepUpRefusal is a 401 with an RFC 9470 challenge for sent.
-func stepUpRefusal(sent string) *Refusal {
+func stepUpRefusal(string) *Refusal {
 	chs, _ := ParseChallenges(stepUpChallenge)
-	return &Refusal{StatusCode: http.StatusUnauthorized, Sent: sent, Challenges: chs}
+	return &Refusal{StatusCode: http.StatusUnauthorized, Challenges: chs}
 }
 
 // Step-up and routine refresh are different flights: a request whose token
 // is only due for replacement does not wait for a user's login, nor fail
 // with the StepUp hook's error.
 func TestRoutineRefreshDoesNotJoinAStepUp(t *testing.T) {
-	clock := newTestClock()
+	clock := newFakeClock()
 	src := newStepUpSource()
 	src.stepErr = errors.New("the user closed the login window")
-	src.expiry = clock.now().Add(time.Hour)
-	c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp, Now: clock.now})
+	src.expiry = clock.Now().Add(time.Hour)
+	c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp, Now: clock.Now})
 	ar := testAuthRequest(t.Context())
-	plain, err := c.Authorization(ar)
+	plain, err := authorizeValue(c, ar)
 	require.NoError(t, err)
 	<-src.started
 
 	stepped := make(chan error, 1)
 	go func() {
-		_, err := c.Answer(ar, stepUpRefusal(plain))
+		_, err := answerValue(c, ar, plain, stepUpRefusal(plain))
 		stepped <- err
 	}()
 	<-src.hookCalled // the user is logging in
 
-	clock.set(time.Hour) // the plain token is due for replacement
+	clock.Set(time.Hour) // the plain token is due for replacement
 	src.release <- struct{}{}
 	ctx, cancel := context.WithTimeout(t.Context(), flightGuard)
 	defer cancel()
-	next, err := c.Authorization(testAuthRequest(ctx))
+	next, err := authorizeValue(c, testAuthRequest(ctx))
 	require.NoError(t, err, "a routine refresh does not inherit the step-up's fate")
 	assert.Equal(t, "Bearer plain2", next)
 
@@ -165,13 +165,13 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 		src := newStepUpSource()
 		c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp})
 		ar := testAuthRequest(t.Context())
-		plain, err := c.Authorization(ar)
+		plain, err := authorizeValue(c, ar)
 		require.NoError(t, err)
 		<-src.started
 
 		refreshed := make(chan string, 1)
 		go func() { // another request's token was refused: a refresh
-			v, _ := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: plain})
+			v, _ := answerValue(c, testAuthRequest(t.Context()), plain, &Refusal{StatusCode: http.StatusUnauthorized})
 			refreshed <- v
 		}()
 		<-src.started
@@ -183,12 +183,12 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 			close(src.stepRelease)
 			src.release <- struct{}{}
 		}()
-		v, err := c.Answer(ar, stepUpRefusal(plain))
+		v, err := answerValue(c, ar, plain, stepUpRefusal(plain))
 		require.NoError(t, err)
 		assert.Equal(t, "Bearer stepped", v)
 		assert.Equal(t, "Bearer plain2", <-refreshed)
 
-		next, err := c.Authorization(ar)
+		next, err := authorizeValue(c, testAuthRequest(t.Context())) // the next request
 		require.NoError(t, err)
 		assert.Equal(t, "Bearer stepped", next, "the refresh that started before the step-up does not replace its token")
 	})
@@ -197,15 +197,15 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 		src := newStepUpSource()
 		c := OAuth2WithOptions(src, OAuth2Options{StepUp: src.stepUp})
 		ar := testAuthRequest(t.Context())
-		plain, err := c.Authorization(ar)
+		plain, err := authorizeValue(c, ar)
 		require.NoError(t, err)
 		src.release <- struct{}{}
-		fresh, err := c.Answer(ar, &Refusal{StatusCode: http.StatusUnauthorized, Sent: plain})
+		fresh, err := answerValue(c, ar, plain, &Refusal{StatusCode: http.StatusUnauthorized})
 		require.NoError(t, err)
 		require.Equal(t, "Bearer plain2", fresh)
 
 		close(src.stepRelease)
-		v, err := c.Answer(ar, stepUpRefusal(plain))
+		v, err := answerValue(c, ar, plain, stepUpRefusal(plain))
 		require.NoError(t, err)
 		assert.Equal(t, "Bearer stepped", v)
 		assert.Len(t, src.hookCalled, 1)
@@ -218,7 +218,7 @@ func TestStepUpIsNotAnsweredWithAPlainToken(t *testing.T) {
 // waiting for it. If the hung fetch ever returns, OnToken sees its token,
 // and the newer token stays in use.
 func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
-	clock := newTestClock()
+	clock := newFakeClock()
 	hung, unhang := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	src := tokenSourceFunc(func() (*oauth2.Token, error) {
@@ -230,7 +230,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 		return &oauth2.Token{AccessToken: fmt.Sprint("tok", n)}, nil
 	})
 	saved := make(chan string, 4)
-	c := OAuth2WithOptions(src, OAuth2Options{FetchTimeout: time.Minute, Now: clock.now, OnToken: func(_ context.Context, tok *oauth2.Token) error {
+	c := OAuth2WithOptions(src, OAuth2Options{FetchTimeout: time.Minute, Now: clock.Now, OnToken: func(_ context.Context, tok *oauth2.Token) error {
 		saved <- tok.AccessToken
 		return nil
 	}}).(*oauth2Credentials)
@@ -246,7 +246,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 		<-hung
 		cancel()
 	}()
-	_, err := c.Authorization(testAuthRequest(ctx))
+	_, err := authorizeValue(c, testAuthRequest(ctx))
 	require.ErrorIs(t, err, context.Canceled, "the request returns on its own context")
 	c.mu.Lock()
 	first := c.refreshing
@@ -254,20 +254,20 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 	require.NotNil(t, first)
 
 	// Younger than FetchTimeout: joined, not started again.
-	clock.set(time.Minute - time.Second)
+	clock.Set(time.Minute - time.Second)
 	ended, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err = c.Authorization(testAuthRequest(ended))
+	_, err = authorizeValue(c, testAuthRequest(ended))
 	require.ErrorIs(t, err, context.Canceled)
 	c.mu.Lock()
 	assert.Same(t, first, c.refreshing, "a fetch younger than FetchTimeout is joined")
 	c.mu.Unlock()
 
 	// As old as FetchTimeout: a new fetch, which answers.
-	clock.set(time.Minute)
+	clock.Set(time.Minute)
 	ctx, cancel = context.WithTimeout(t.Context(), flightGuard)
 	defer cancel()
-	v, err := c.Authorization(testAuthRequest(ctx))
+	v, err := authorizeValue(c, testAuthRequest(ctx))
 	require.NoError(t, err, "a hung fetch does not wedge the credentials")
 	assert.Equal(t, "Bearer tok2", v)
 	assert.Equal(t, "tok2", <-saved)
@@ -281,7 +281,7 @@ func TestHungTokenSourceIsNotJoinedAfterFetchTimeout(t *testing.T) {
 		t.Fatal("the hung fetch's token never reached OnToken")
 	}
 	<-first.done
-	v, err = c.Authorization(testAuthRequest(ctx))
+	v, err = authorizeValue(c, testAuthRequest(ctx))
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer tok2", v, "the late token does not replace the newer one")
 	assert.EqualValues(t, 2, calls.Load())
@@ -364,10 +364,12 @@ type storeStepped struct {
 	stepped *sync.Map
 }
 
-func (s storeStepped) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
-	v, err := s.Credentials.Answer(r, refusal)
-	if ch, _ := bearerChallenge(refusal.Challenges); err == nil && ch.Param("error") == errInsufficientUserAuthentication {
-		s.stepped.Store(bearerOf(v), true)
+func (s storeStepped) Refused(r *AuthRequest, refusal *Refusal) (Retry, error) {
+	want, err := s.Credentials.Refused(r, refusal)
+	if ch, _ := bearerChallenge(refusal.Challenges); err == nil && want != 0 && ch.Param("error") == errInsufficientUserAuthentication {
+		if v, ok := r.State.(string); ok {
+			s.stepped.Store(bearerOf(v), true)
+		}
 	}
-	return v, err
+	return want, err
 }

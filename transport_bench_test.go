@@ -3,6 +3,7 @@ package reauth
 import (
 	"net/http"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/oauth2"
 )
@@ -39,7 +40,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	basic := Basic("alice", "secret")
 	basicT := &Transport{Base: newNopBase(), Credentials: basic, Origins: []string{origin}}
 	// Teach it the protection space, as the first challenge would.
-	_, _ = basic.Answer(&AuthRequest{Request: req}, &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Basic"}}})
+	_, _ = answerValue(basic, originAuthRequest(req), "", &Refusal{StatusCode: 401, Challenges: []Challenge{{Scheme: "Basic"}}})
 
 	digestBase := newNopBase()
 	digestBase.challenge = http.Header{"Www-Authenticate": {`Digest realm="api", qop="auth", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"`}}
@@ -75,5 +76,36 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRoundTripAllocs guards bench §2's budget in go test: the happy path of
+// a RoundTrip allocates no more than oauth2.Transport's, and the exchange
+// stays in the 160-byte size class it had before the seam (its one
+// allocation per call).
+func TestRoundTripAllocs(t *testing.T) {
+	const origin = "https://api.example.com"
+	req, _ := http.NewRequest("GET", origin+"/v1/items", nil)
+	req.Header.Set("Accept", "application/json")
+	token := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok", TokenType: "Bearer"})
+	allocs := func(rt http.RoundTripper) float64 {
+		return testing.AllocsPerRun(200, func() {
+			if resp, err := rt.RoundTrip(req); err != nil || resp.StatusCode != 200 {
+				t.Fatal(err)
+			}
+		})
+	}
+	budget := allocs(&oauth2.Transport{Base: newNopBase(), Source: token})
+	for name, rt := range map[string]http.RoundTripper{
+		"Bearer": &Transport{Base: newNopBase(), Credentials: Bearer("tok"), Origins: []string{origin}},
+		"OAuth2": &Transport{Base: newNopBase(), Credentials: OAuth2(token), Origins: []string{origin}},
+		"Basic":  &Transport{Base: newNopBase(), Credentials: Preemptive(Basic("alice", "secret")), Origins: []string{origin}},
+	} {
+		if got := allocs(rt); got > budget {
+			t.Errorf("reauth %s: %v allocations per RoundTrip, oauth2.Transport %v", name, got, budget)
+		}
+	}
+	if size := unsafe.Sizeof(exchange{}); size > 160 {
+		t.Errorf("exchange is %d bytes, past the 160-byte size class", size)
 	}
 }

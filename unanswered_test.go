@@ -131,7 +131,7 @@ func TestUnansweredChallengesAreReportedWithTheReason(t *testing.T) {
 			}
 			assert.Contains(t, l.log(), "reauth: unanswered")
 			assert.Contains(t, l.log(), tt.reasons[0])
-			assertNoSecretQuiet(t, "the log", l.log())
+			assertNoSecret(t, "the log", l.log())
 		})
 	}
 }

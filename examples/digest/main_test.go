@@ -39,7 +39,7 @@ func TestDigestNoMD5RefusesAnMD5OnlyServer(t *testing.T) {
 	err := run([]string{"-url", srv.URL() + "/digest/md5/", "-no-md5"}, &bytes.Buffer{})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, reauth.ErrUnauthorized)
-	assert.ErrorIs(t, err, reauth.ErrDigestAlgorithm)
+	assert.ErrorIs(t, err, reauth.ErrDigestChallenge)
 	assert.Len(t, srv.RequestsTo("/digest/md5/"), 1, "nothing is sent in answer")
 }
 

@@ -85,8 +85,6 @@ var sentinels = []struct {
 	{reauth.ErrRefusedAfterRetry, "ErrRefusedAfterRetry"},
 	{reauth.ErrBodyNotReplayable, "ErrBodyNotReplayable"},
 	{reauth.ErrDigestChallenge, "ErrDigestChallenge"},
-	{reauth.ErrDigestAlgorithm, "ErrDigestAlgorithm"},
-	{reauth.ErrDigestQop, "ErrDigestQop"},
 	{reauth.ErrDigestRspauth, "ErrDigestRspauth"},
 	{reauth.ErrNoOrigins, "ErrNoOrigins"},
 	{reauth.ErrInsecureCredentials, "ErrInsecureCredentials"},
@@ -168,7 +166,7 @@ func errParts(err error) (class, fields string) {
 		}
 	}
 	if fe != nil {
-		for _, re := range fe.RegistryErrors {
+		for _, re := range fe.RegistryErrors() {
 			b.WriteString(" RegistryErrors=" + re.Code)
 		}
 	}
@@ -236,7 +234,7 @@ func noChallenges(calls []call) string {
 func registryErrorIs(code string) func([]call) string {
 	return func(calls []call) string {
 		fe, ok := lastError[*reauth.ForbiddenError](calls)
-		if !ok || len(fe.RegistryErrors) == 0 || fe.RegistryErrors[0].Code != code {
+		if !ok || len(fe.RegistryErrors()) == 0 || fe.RegistryErrors()[0].Code != code {
 			return "want a ForbiddenError with registry error " + code
 		}
 		return ""

@@ -231,11 +231,16 @@ func malformedBearer(*env) (reauth.Credentials, error) {
 // fixedCredentials sends one value up front and has nothing else to offer.
 type fixedCredentials string
 
-func (f fixedCredentials) Authorization(*reauth.AuthRequest) (string, error) { return string(f), nil }
-
-func (fixedCredentials) Answer(*reauth.AuthRequest, *reauth.Refusal) (string, error) {
-	return "", nil
+func (f fixedCredentials) Authorize(r *reauth.AuthRequest) error {
+	r.Set(r.Field(), string(f))
+	return nil
 }
+
+func (fixedCredentials) Refused(*reauth.AuthRequest, *reauth.Refusal) (reauth.Retry, error) {
+	return 0, nil
+}
+
+func (fixedCredentials) Observe(*reauth.AuthRequest, *http.Response) error { return nil }
 
 // oauth2TokenAsBearer gets an access token from the mock's token endpoint
 // (client_credentials, no acr) and uses it as a static Bearer token: /stepup/
