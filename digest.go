@@ -26,7 +26,9 @@ var (
 	// ErrDigestRspauth reports an Authentication-Info field that does not
 	// prove the server knows the password (RFC 7616 §3.5): rspauth wrong,
 	// cnonce, nc or qop not those of the request, or the field malformed.
-	ErrDigestRspauth = errors.New("reauth: Digest Authentication-Info does not authenticate the server")
+	// It matches [ErrMutualAuthentication] too, and so is final.
+	// (Made in errors.go, with the other final sentinels.)
+	ErrDigestRspauth error
 )
 
 // DigestInput is what [DigestAuthorization] needs besides the challenge: the

@@ -49,12 +49,13 @@ func (finalError) Is(target error) bool { return target == ErrFinal }
 type sentinel struct {
 	msg    string
 	config bool
+	also   error // another sentinel it matches, nil for none
 }
 
 func (e *sentinel) Error() string { return e.msg }
 
 func (e *sentinel) Is(target error) bool {
-	return target == ErrFinal || e.config && target == ErrConfig
+	return target == ErrFinal || e.config && target == ErrConfig || e.also != nil && target == e.also
 }
 
 func configError(msg string) error { return &sentinel{msg: msg, config: true} }
@@ -68,6 +69,7 @@ func init() {
 	ErrNoCredentialsForOrigins = configError(`reauth: Transport.Origins is set but Transport.Credentials is nil; set the credentials to send to those origins, e.g. Credentials: reauth.Bearer(token)`)
 	ErrProxyUnknown = configError("reauth: Transport.ProxyCredentials is set but Base is not an *http.Transport and Transport.Proxy is nil; set Transport.Proxy to the function Base routes by, e.g. Proxy: http.ProxyFromEnvironment")
 	ErrConfig = &sentinel{msg: "reauth: configuration error"}
+	ErrDigestRspauth = &sentinel{msg: "reauth: Digest Authentication-Info does not authenticate the server", also: ErrMutualAuthentication}
 }
 
 // Reasons an [*UnauthorizedError] gives for not retrying. They are wrapped by
@@ -125,6 +127,14 @@ var (
 	// which proxy a request goes through and could never answer a 407.
 	ErrProxyUnknown error
 )
+
+// ErrMutualAuthentication: the server failed to prove who it is, so the
+// response it came with is withheld: a Digest Authentication-Info whose
+// rspauth does not verify (RFC 7616 §3.5, [ErrDigestRspauth]) or a
+// Negotiate mutual-authentication token that does not (RFC 4559, the
+// negotiate module). Final (see [ErrFinal]): the same server will not
+// prove itself on a retry either.
+var ErrMutualAuthentication = Final(errors.New("reauth: the server failed mutual authentication"))
 
 // MaxErrorBody is how many bytes of a refusing response's body the typed
 // errors keep (RFC 9110 §11.6.1: the body may explain the refusal to the user).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/reauth/reauth"
@@ -50,4 +51,16 @@ func TestFinalityIsOneRule(t *testing.T) {
 	}
 	assert.ErrorIs(t, reauth.ErrNoOrigins, reauth.ErrConfig, "configuration errors match ErrConfig")
 	assert.Equal(t, "hwkey: locked", reauth.Final(errors.New("hwkey: locked")).Error(), "Final keeps the text")
+}
+
+// TestMutualAuthenticationIsOneFinalSentinel: a server that fails to prove
+// itself (Digest's rspauth here) gives an error that matches
+// ErrMutualAuthentication, which no retry can change.
+func TestMutualAuthenticationIsOneFinalSentinel(t *testing.T) {
+	assert.ErrorIs(t, reauth.ErrDigestRspauth, reauth.ErrMutualAuthentication)
+	assert.ErrorIs(t, reauth.ErrMutualAuthentication, reauth.ErrFinal)
+	wrapped := fmt.Errorf("%w: rspauth does not match", reauth.ErrDigestRspauth)
+	assert.ErrorIs(t, wrapped, reauth.ErrMutualAuthentication)
+	assert.ErrorIs(t, wrapped, reauth.ErrFinal)
+	assert.Equal(t, 1, strings.Count(wrapped.Error(), "reauth:"), "one prefix")
 }
