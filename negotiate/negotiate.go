@@ -174,4 +174,3 @@ func (c *negotiate) Observe(r *reauth.AuthRequest, resp *http.Response) error {
 	}
 	return c.n.observe(st, resp.Header, proxy)
 }
-
