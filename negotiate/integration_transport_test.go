@@ -15,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -334,4 +336,34 @@ func TestIntegrationTransportProxy(t *testing.T) {
 		}
 		t.Logf("squid's refusal of Apache's ticket after %d requests: %v", c.sent.Load(), err)
 	})
+}
+
+// The example program, built and run against Apache (mutual authentication
+// required) and through squid, as a user would run it.
+func TestIntegrationExample(t *testing.T) {
+	r := newRealm(t)
+	bin := filepath.Join(t.TempDir(), "example")
+	if out, err := exec.Command("go", "build", "-o", bin, "./example").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./example: %v\n%s", err, out)
+	}
+	login := []string{"-user", r.user, "-realm", r.name, "-keytab", r.keytab}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-mutual", r.web.JoinPath("/negotiate/").String()}, "ok negotiate\n"},
+		{[]string{"-proxy", r.proxy.String(), r.web.JoinPath("/public/").String()}, "ok public\n"},
+	} {
+		cmd := exec.Command(bin, append(login, tc.args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("example %v: %v, stdout %q, stderr %q; want %q", tc.args, err, out, stderr.String(), tc.want)
+		}
+	}
+	out, err := exec.Command(bin, append(login, r.web.JoinPath("/negotiate-other/").String())...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "403 forbidden") {
+		t.Errorf("example on the forbidden path: %v, %q; want exit 1 and 403 forbidden", err, out)
+	}
 }
