@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -337,4 +339,55 @@ func TestNewConnectRefusedTokenEndsTheRequest(t *testing.T) {
 	if a.repeated {
 		t.Error("a token was sent twice")
 	}
+}
+
+// No token, and so no ticket or authenticator, reaches the Transport's
+// logs, events or errors, whether the token is accepted, refused, or its
+// answer forged.
+func TestNewTokensNeverInLogsEventsOrErrors(t *testing.T) {
+	for _, mode := range []string{"", "refuse", "forged"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			a, u, c, key := serve(t, mode)
+			var text strings.Builder
+			var mu sync.Mutex
+			tr, _ := originTransport(t, testCredentials(t, key), c, u)
+			tr.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &text, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			tr.OnEvent = func(e reauth.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Fprintf(&text, "%+v\n", e)
+			}
+			_, err := get(t, tr, u)
+			mu.Lock()
+			if err != nil {
+				fmt.Fprintf(&text, "%v %+v\n", err, err)
+			}
+			all := text.String()
+			mu.Unlock()
+			if all == "" {
+				t.Fatal("nothing was logged: the test checks nothing")
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.tokens) == 0 {
+				t.Fatal("no token reached the server")
+			}
+			for tok := range a.tokens {
+				if strings.Contains(all, tok) || strings.Contains(all, tok[:32]) {
+					t.Error("a token (or its start) is in the logs, events or error")
+				}
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -46,15 +46,17 @@ func (a *acceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		field, challenge, status = "Proxy-Authorization", "Proxy-Authenticate", http.StatusProxyAuthRequired
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get(field), "Negotiate ")
+	if ok {
+		a.mu.Lock()
+		a.repeated = a.repeated || a.tokens[tok]
+		a.tokens[tok] = true
+		a.mu.Unlock()
+	}
 	if !ok || a.mode == "refuse" {
 		w.Header().Set(challenge, "Negotiate")
 		w.WriteHeader(status)
 		return
 	}
-	a.mu.Lock()
-	a.repeated = a.repeated || a.tokens[tok]
-	a.tokens[tok] = true
-	a.mu.Unlock()
 	auth := acceptedAPReq(a.t, tok, a.key).Authenticator
 	switch a.mode {
 	case "":
