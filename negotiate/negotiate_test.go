@@ -391,3 +391,39 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// One Credentials value serves concurrent requests: every call succeeds,
+// its server token verifies against its own context, and no token is sent
+// twice.
+func TestNewConcurrentRequests(t *testing.T) {
+	a, u, c, key := serve(t, "")
+	tr, _ := originTransport(t, testCredentials(t, key, PreemptiveAfterChallenge(), RequireMutualAuthentication()), c, u)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16*5)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				resp, err := get(t, tr, u)
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if a.repeated {
+		t.Error("a token was sent twice")
+	}
+	if n := a.requests.Load(); n < 80 || n > 80+16 {
+		t.Errorf("%d requests for 80 calls, want 80 to 96 (a challenge for each call that started before the first)", n)
+	}
+}
