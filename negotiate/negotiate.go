@@ -1,7 +1,6 @@
 package negotiate
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -146,7 +145,7 @@ func (c *negotiate) Refused(r *reauth.AuthRequest, ref *reauth.Refusal) (reauth.
 		return 0, nil
 	case ref.Allowed&reauth.RetryChallenge == 0:
 		st.answer = false
-		return 0, fmt.Errorf("%w: the Negotiate challenge came after the retry was spent", reauth.ErrRefusedAfterRetry)
+		return 0, kindErrorf(reauth.ErrNoCredentials, "reauth: negotiate: a Negotiate challenge came after the leg's retry was spent")
 	}
 	return reauth.RetryChallenge, nil
 }
