@@ -6,8 +6,8 @@ package negotiate
 // negotiate_kerberos_auth, all started on 127.0.0.1 by scripts/kerberos.sh
 // (scripts/negotiate-integration.sh runs the whole thing). The requests are
 // made by a plain http.Client that sets the Negotiate fields by hand with
-// this package's token and verification code; the reauth.Credentials
-// adapter will drive the same code from the Transport.
+// this package's token and verification code; integration_transport_test.go
+// drives the same code through New and a reauth.Transport.
 
 import (
 	"bytes"

@@ -70,13 +70,40 @@ func (n *negotiator) authorize(ctx context.Context, st *legState, target *url.UR
 	if err != nil {
 		return "", err
 	}
-	tok, sc, err := n.token(spn)
+	tok, sc, err := n.tokenWithin(ctx, spn)
 	if err != nil {
 		return "", err
 	}
 	st.sc, st.answer = sc, false
 	st.sent++
 	return "Negotiate " + tok, nil
+}
+
+// tokenWithin runs n.token bounded by ctx. gokrb5's GetServiceTicket takes
+// no context: it runs in a goroutine of its own, and when ctx ends first
+// the request fails with ctx's error while that goroutine finishes on its
+// own, bounded by gokrb5's timeouts for each KDC (a ticket it gets is
+// cached by the client for the next request).
+func (n *negotiator) tokenWithin(ctx context.Context, spn string) (string, *secContext, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, fmt.Errorf("reauth: negotiate: no service ticket for %s: %w", spn, err)
+	}
+	type result struct {
+		tok string
+		sc  *secContext
+		err error
+	}
+	done := make(chan result, 1) // buffered: an abandoned goroutine still ends
+	go func() {
+		tok, sc, err := n.token(spn)
+		done <- result{tok, sc, err}
+	}()
+	select {
+	case r := <-done:
+		return r.tok, r.sc, r.err
+	case <-ctx.Done():
+		return "", nil, fmt.Errorf("reauth: negotiate: no service ticket for %s before the request's context ended: %w", spn, context.Cause(ctx))
+	}
 }
 
 // refused reads a 401 (407 on the proxy leg) and says whether the next
@@ -100,8 +127,12 @@ func (n *negotiator) refused(st *legState, target *url.URL, challenges []reauth.
 	}
 	n.asked.add(originKey(target))
 	if st.sent > 0 {
-		return false, fmt.Errorf("reauth: negotiate: %s: %s (a keytab or ticket for another key version, clock skew, or a principal the server does not accept)",
-			st.sc.spn, refusalReason(ch.Token68))
+		who := "the server's principal"
+		if st.sc != nil {
+			who = st.sc.spn
+		}
+		return false, kindErrorf(ErrTokenRefused, "reauth: negotiate: %s: %s (a keytab or ticket for another key version, clock skew, or a principal the server does not accept)",
+			who, refusalReason(ch.Token68))
 	}
 	st.answer = true
 	return true, nil

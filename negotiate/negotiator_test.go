@@ -29,6 +29,9 @@ type acceptor struct {
 	t    *testing.T
 	key  types.EncryptionKey
 	mode string // "", "silent", "forged", "refuse"
+	// proxy makes it a forward proxy: Proxy-Authorization, 407 and
+	// Proxy-Authenticate instead of the origin's fields.
+	proxy bool
 
 	requests atomic.Int32
 	mu       sync.Mutex
@@ -38,24 +41,30 @@ type acceptor struct {
 
 func (a *acceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Negotiate ")
+	field, challenge, status := "Authorization", "WWW-Authenticate", http.StatusUnauthorized
+	if a.proxy {
+		field, challenge, status = "Proxy-Authorization", "Proxy-Authenticate", http.StatusProxyAuthRequired
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get(field), "Negotiate ")
+	if ok {
+		a.mu.Lock()
+		a.repeated = a.repeated || a.tokens[tok]
+		a.tokens[tok] = true
+		a.mu.Unlock()
+	}
 	if !ok || a.mode == "refuse" {
-		w.Header().Set("WWW-Authenticate", "Negotiate")
-		w.WriteHeader(http.StatusUnauthorized)
+		w.Header().Set(challenge, "Negotiate")
+		w.WriteHeader(status)
 		return
 	}
-	a.mu.Lock()
-	a.repeated = a.repeated || a.tokens[tok]
-	a.tokens[tok] = true
-	a.mu.Unlock()
 	auth := acceptedAPReq(a.t, tok, a.key).Authenticator
 	switch a.mode {
 	case "":
 		rep := apRepToken(a.t, a.key, auth.CTime, auth.Cusec, 0, gssapi.OIDKRB5.OID())
-		w.Header().Set("WWW-Authenticate", "Negotiate "+base64.StdEncoding.EncodeToString(rep))
+		w.Header().Set(challenge, "Negotiate "+base64.StdEncoding.EncodeToString(rep))
 	case "forged":
 		rep := apRepToken(a.t, randomKey(a.t), auth.CTime, auth.Cusec, 0, gssapi.OIDKRB5.OID())
-		w.Header().Set("WWW-Authenticate", "Negotiate "+base64.StdEncoding.EncodeToString(rep))
+		w.Header().Set(challenge, "Negotiate "+base64.StdEncoding.EncodeToString(rep))
 	}
 	_, _ = fmt.Fprint(w, "ok")
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/reauth/reauth"
 )
 
 // spnPolicy chooses the Kerberos service principal a Negotiate token is for.
@@ -35,7 +37,7 @@ type spnPolicy struct {
 }
 
 // errNoHost is returned for a URL without a host: no principal can be named.
-var errNoHost = errors.New("reauth: negotiate: the URL has no host to name a service principal after")
+var errNoHost = reauth.Final(errors.New("reauth: negotiate: the URL has no host to name a service principal after"))
 
 // spn returns the service principal for the host of u.
 func (p spnPolicy) spn(ctx context.Context, u *url.URL) (string, error) {

@@ -26,20 +26,6 @@ import (
 	"github.com/reauth/reauth"
 )
 
-// ErrMutualAuthentication is matched (errors.Is) by the error returned when
-// the server fails to prove itself: its final Negotiate token is missing
-// where one is required, is not a SPNEGO answer accepting Kerberos, does not
-// decrypt with the session key of the request's ticket, or answers another
-// authenticator than the one that request sent.
-var ErrMutualAuthentication = errors.New("reauth: negotiate: mutual authentication failed")
-
-// ErrKDCRefused is matched (errors.Is) by the error returned when the KDC
-// answers with a KRB-ERROR instead of a ticket: a wrong password, a keytab
-// whose key version the KDC has replaced, a client or service principal it
-// does not know. Asking again gets the same answer: the error is final. The
-// error text carries the KRB-ERROR's code and name, never a key.
-var ErrKDCRefused = errors.New("reauth: negotiate: the KDC refused a ticket")
-
 // maxTokenBytes bounds a server's Negotiate token before it is decoded: an
 // AP-REP is a few hundred bytes; a KRB-ERROR with e-data a few thousand.
 const maxTokenBytes = 64 << 10
@@ -67,7 +53,7 @@ type secContext struct {
 // context to verify the answer.
 func initToken(cl *client.Client, spn string) (string, *secContext, error) {
 	if cl == nil || cl.Credentials == nil {
-		return "", nil, errors.New("reauth: negotiate: no Kerberos client: build one with gokrb5's client.NewWithKeytab, NewWithPassword or NewFromCCache")
+		return "", nil, errNoClient
 	}
 	tkt, key, err := cl.GetServiceTicket(spn)
 	if err != nil {
