@@ -30,7 +30,7 @@ func ExampleNew() {
 	defer cl.Destroy()
 
 	httpClient := &http.Client{Transport: &reauth.Transport{
-		Credentials: negotiate.New(cl, negotiate.PreemptiveAfterChallenge()),
+		Credentials: negotiate.NewWithOptions(cl, negotiate.PreemptiveAfterChallenge()),
 		Origins:     []string{"https://intranet.example.com"},
 	}}
 	resp, err := httpClient.Get("https://intranet.example.com/api/reports")
@@ -68,7 +68,7 @@ func ExampleNew_proxy() {
 // Servers known by an alias: name their principal rather than trusting DNS.
 func ExampleWithSPN() {
 	var cl *client.Client // from client.NewWithKeytab, NewWithPassword or NewFromCCache
-	creds := negotiate.New(cl, negotiate.WithSPN(func(host string) string {
+	creds := negotiate.NewWithOptions(cl, negotiate.WithSPN(func(host string) string {
 		if host == "reports.example.com" { // a CNAME of web01
 			return "HTTP/web01.corp.example.com"
 		}

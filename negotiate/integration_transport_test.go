@@ -69,7 +69,7 @@ func TestIntegrationTransportRequestsPerCall(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCounting(t, nil, nil, nil)
-			tr := webTransport(r, c, New(tc.cl, append([]Option{RequireMutualAuthentication()}, tc.opts...)...))
+			tr := webTransport(r, c, NewWithOptions(tc.cl, append([]Option{RequireMutualAuthentication()}, tc.opts...)...))
 			u := r.web.JoinPath("/negotiate/").String()
 			var counts []int32
 			for call := range 3 {
@@ -115,7 +115,7 @@ func TestIntegrationTransportWrongCredentials(t *testing.T) {
 	for _, tc := range kdc {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCounting(t, nil, nil, nil)
-			resp, _, err := transportGet(t, webTransport(r, c, New(tc.cl, tc.opts...)), u)
+			resp, _, err := transportGet(t, webTransport(r, c, NewWithOptions(tc.cl, tc.opts...)), u)
 			if resp != nil || !errors.Is(err, ErrKDCRefused) || !errors.Is(err, reauth.ErrFinal) {
 				t.Fatalf("err = %v, want a final error matching ErrKDCRefused", err)
 			}
@@ -129,7 +129,7 @@ func TestIntegrationTransportWrongCredentials(t *testing.T) {
 	}
 	t.Run("ticket for another service", func(t *testing.T) {
 		c := newCounting(t, nil, nil, nil)
-		creds := New(r.keytabClient(t, r.user, r.keytab), WithSPN(func(string) string { return "HTTP/127.0.0.1" }))
+		creds := NewWithOptions(r.keytabClient(t, r.user, r.keytab), WithSPN(func(string) string { return "HTTP/127.0.0.1" }))
 		resp, _, err := transportGet(t, webTransport(r, c, creds), u)
 		var ue *reauth.UnauthorizedError
 		if resp != nil || !errors.As(err, &ue) || !errors.Is(err, reauth.ErrFinal) {
@@ -263,7 +263,7 @@ func TestIntegrationTransportProxy(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				c := newCounting(t, nil, nil, nil)
-				tr := &reauth.Transport{Base: c.Transport, Proxy: http.ProxyURL(r.proxy), ProxyCredentials: New(cl, tc.opts...)}
+				tr := &reauth.Transport{Base: c.Transport, Proxy: http.ProxyURL(r.proxy), ProxyCredentials: NewWithOptions(cl, tc.opts...)}
 				var counts []int32
 				for call := range 2 {
 					before := c.sent.Load()
@@ -309,7 +309,7 @@ func TestIntegrationTransportProxy(t *testing.T) {
 
 	t.Run("CONNECT, wrong principal", func(t *testing.T) {
 		c := newCounting(t, nil, nil, nil)
-		creds := New(cl, WithSPN(func(string) string { return "HTTP/localhost" }))
+		creds := NewWithOptions(cl, WithSPN(func(string) string { return "HTTP/localhost" }))
 		tr := &reauth.Transport{Base: c.Transport, Proxy: http.ProxyURL(r.proxy), ProxyCredentials: creds}
 		// squid refuses the CONNECT: the target is never reached.
 		resp, _, err := transportGet(t, tr, "https://127.0.0.1:9/")
@@ -324,7 +324,7 @@ func TestIntegrationTransportProxy(t *testing.T) {
 
 	t.Run("wrong principal", func(t *testing.T) {
 		c := newCounting(t, nil, nil, nil)
-		creds := New(cl, WithSPN(func(string) string { return "HTTP/localhost" }))
+		creds := NewWithOptions(cl, WithSPN(func(string) string { return "HTTP/localhost" }))
 		tr := &reauth.Transport{Base: c.Transport, Proxy: http.ProxyURL(r.proxy), ProxyCredentials: creds}
 		resp, _, err := transportGet(t, tr, r.web.JoinPath("/public/").String())
 		var ue *reauth.UnauthorizedError

@@ -73,7 +73,13 @@ func PreemptiveAfterChallenge() Option {
 // only to loopback origins unless Transport.InsecureAllowHTTP is set, and
 // redacted from logs and errors. Proxies are reached over plain http as
 // usual (DESIGN.md, Plain http).
-func New(cl *client.Client, opts ...Option) reauth.Credentials {
+//
+// New takes no options; [NewWithOptions] does.
+func New(cl *client.Client) reauth.Credentials { return NewWithOptions(cl) }
+
+// NewWithOptions is [New] with options: [WithSPN], [CanonicalizeHost],
+// [RequireMutualAuthentication], [PreemptiveAfterChallenge].
+func NewWithOptions(cl *client.Client, opts ...Option) reauth.Credentials {
 	n := newNegotiator(cl)
 	for _, o := range opts {
 		if o != nil {

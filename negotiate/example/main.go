@@ -83,7 +83,7 @@ func run(args []string) error {
 	if *mutual {
 		opts = append(opts, negotiate.RequireMutualAuthentication())
 	}
-	creds := negotiate.New(cl, opts...)
+	creds := negotiate.NewWithOptions(cl, opts...)
 
 	tr := &reauth.Transport{Credentials: creds, Origins: []string{target.Scheme + "://" + target.Host}}
 	if *proxy != "" {
