@@ -77,7 +77,7 @@ func init() {
 var (
 	// ErrNoCredentials: the credentials cannot answer any of the challenges.
 	// Credentials decline with a reason by returning an error that wraps it
-	// from Answer (see [Credentials]).
+	// from Refused (see [Credentials]).
 	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
 	// ErrSameCredentials: the only credentials on offer are those just refused
 	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
