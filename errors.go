@@ -346,12 +346,6 @@ func registryErrorsOf(body []byte) []RegistryError {
 // one asks about costs no JSON decoding; Error cleans them for printing.
 func (e *ForbiddenError) RegistryErrors() []RegistryError { return registryErrorsOf(e.Body) }
 
-// ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200
-// with something that is not a usable token: not JSON, larger than
-// [MaxTokenResponse], without token or access_token, or a token that is not
-// a b64token.
-var ErrBadTokenResponse = errors.New("reauth: the registry token realm's response holds no usable token")
-
 // ErrRealmNotAllowed is wrapped by the [*TokenError] returned when a
 // registry names a token realm that reauth will not send a token request to
 // (see [RegistryOptions]): not https, on a private address, redirecting

@@ -481,12 +481,12 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 		is       error
 		says     string
 	}{
-		{name: "not JSON", answer: "<html>login</html>", is: ErrBadTokenResponse, says: "not JSON"},
-		{name: "no token", answer: `{"expires_in":60}`, is: ErrBadTokenResponse, says: "neither token nor access_token"},
-		{name: "empty token", answer: `{"token":""}`, is: ErrBadTokenResponse, says: "neither token nor access_token"},
-		{name: "token not a b64token", answer: `{"token":"` + tokenPrefix + ` x"}`, is: ErrBadTokenResponse, says: "not a valid b64token"},
-		{name: "expires_in not a number", answer: `{"token":"` + tokenPrefix + `","expires_in":"soon"}`, is: ErrBadTokenResponse, says: `"expires_in" is not a float64`},
-		{name: "larger than MaxTokenResponse", answer: `{"token":"` + tokenPrefix + `","pad":"` + strings.Repeat("x", MaxTokenResponse) + `"}`, is: ErrBadTokenResponse, says: "larger than"},
+		{name: "not JSON", answer: "<html>login</html>", is: ErrTokenEndpoint, says: "not JSON"},
+		{name: "no token", answer: `{"expires_in":60}`, is: ErrTokenEndpoint, says: "neither token nor access_token"},
+		{name: "empty token", answer: `{"token":""}`, is: ErrTokenEndpoint, says: "neither token nor access_token"},
+		{name: "token not a b64token", answer: `{"token":"` + tokenPrefix + ` x"}`, is: ErrTokenEndpoint, says: "not a valid b64token"},
+		{name: "expires_in not a number", answer: `{"token":"` + tokenPrefix + `","expires_in":"soon"}`, is: ErrTokenEndpoint, says: `"expires_in" is not a float64`},
+		{name: "larger than MaxTokenResponse", answer: `{"token":"` + tokenPrefix + `","pad":"` + strings.Repeat("x", MaxTokenResponse) + `"}`, is: ErrTokenEndpoint, says: "larger than"},
 		{name: "password refused by the realm", user: "mallory", badLogin: true, is: ErrUnauthorized, says: "incorrect username or password"},
 	}
 	for _, tt := range tests {
@@ -509,6 +509,11 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 			require.ErrorAs(t, err, &te)
 			assert.Equal(t, realm.URL(), te.Endpoint)
 			assert.Contains(t, err.Error(), tt.says)
+			if tt.answer != "" {
+				assert.Equal(t, http.StatusOK, te.StatusCode)
+				assert.True(t, strings.HasPrefix(te.Err.Error(), badTokenPrefix), "the Err says the 200 held no usable token")
+				assert.ErrorIs(t, err, ErrFinal)
+			}
 			assertNoSecret(t, "the text", err.Error())
 			assert.Len(t, realm.seen(), 1, "final: the retrying client does not ask again")
 			assert.Equal(t, 1, reg.count())
