@@ -176,7 +176,9 @@ func bearerErrorOf(chs []Challenge) BearerError {
 
 // UnauthorizedError is returned by [Transport.RoundTrip] when a 401 (or, from
 // a proxy, a 407) is final: the server refused and reauth has nothing new to
-// offer, or it refused again past the retry ceiling. The response body has been
+// offer, or it refused again past the retry ceiling. A proxy's 407 to the
+// CONNECT of an https request (see [ConfigureProxy]) is one too, with Method
+// CONNECT and URL the tunnel's host:port. The response body has been
 // read (up to [MaxErrorBody] bytes, kept in Body) and closed.
 type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
@@ -190,6 +192,8 @@ type UnauthorizedError struct {
 	// ParseErr is set when the challenges were malformed; Challenges then
 	// holds those that parsed cleanly.
 	ParseErr error
+
+	answer *connectAnswer // a CONNECT's 407: what its retry sends; nil when there is none
 }
 
 func (e *UnauthorizedError) Error() string {
@@ -197,8 +201,11 @@ func (e *UnauthorizedError) Error() string {
 	fmt.Fprintf(&b, "reauth: %s %s: %d %s after %d request(s)", e.Method, e.URL, e.StatusCode, statusWord(e.StatusCode), e.Attempts)
 	writeChallengeSchemes(&b, e.Challenges)
 	writeBearerError(&b, e.Bearer)
-	if e.Err != nil {
+	switch {
+	case e.Err != nil:
 		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
+	case e.answer != nil:
+		b.WriteString(": the proxy credentials have an answer; send the request again")
 	}
 	return b.String()
 }
