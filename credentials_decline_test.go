@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// answerWith is a scheme outside the package whose Answer gives a fixed result.
+// answerWith is a scheme outside the package whose Refused gives a fixed result.
 type answerWith struct {
 	value string
 	err   error

@@ -48,7 +48,8 @@
 //   - 407 with Proxy-Authenticate from the proxy: answered like a 401 with
 //     Transport.ProxyCredentials and Proxy-Authorization, with a retry of its
 //     own; the CONNECT of an https request is answered through
-//     [ConfigureProxy] and fails with a [*ProxyConnectError].
+//     [ConfigureProxy] and fails with an [*UnauthorizedError] (Method
+//     CONNECT) or, for a 403, a [*ForbiddenError] with Proxy set.
 //   - Anything else, 404 included, is returned as it is.
 //
 // The typed errors match through the *url.Error that [http.Client] wraps

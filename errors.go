@@ -77,7 +77,7 @@ func init() {
 var (
 	// ErrNoCredentials: the credentials cannot answer any of the challenges.
 	// Credentials decline with a reason by returning an error that wraps it
-	// from Answer (see [Credentials]).
+	// from Refused (see [Credentials]).
 	ErrNoCredentials = errors.New("reauth: no credentials answer the challenges")
 	// ErrSameCredentials: the only credentials on offer are those just refused
 	// (DESIGN.md, invariant 2); a caching token source is the usual cause.
@@ -176,7 +176,9 @@ func bearerErrorOf(chs []Challenge) BearerError {
 
 // UnauthorizedError is returned by [Transport.RoundTrip] when a 401 (or, from
 // a proxy, a 407) is final: the server refused and reauth has nothing new to
-// offer, or it refused again past the retry ceiling. The response body has been
+// offer, or it refused again past the retry ceiling. A proxy's 407 to the
+// CONNECT of an https request (see [ConfigureProxy]) is one too, with Method
+// CONNECT and URL the tunnel's host:port. The response body has been
 // read (up to [MaxErrorBody] bytes, kept in Body) and closed.
 type UnauthorizedError struct {
 	StatusCode int         // 401, or 407 from a proxy
@@ -190,6 +192,8 @@ type UnauthorizedError struct {
 	// ParseErr is set when the challenges were malformed; Challenges then
 	// holds those that parsed cleanly.
 	ParseErr error
+
+	answer *connectAnswer // a CONNECT's 407: what its retry sends; nil when there is none
 }
 
 func (e *UnauthorizedError) Error() string {
@@ -197,8 +201,11 @@ func (e *UnauthorizedError) Error() string {
 	fmt.Fprintf(&b, "reauth: %s %s: %d %s after %d request(s)", e.Method, e.URL, e.StatusCode, statusWord(e.StatusCode), e.Attempts)
 	writeChallengeSchemes(&b, e.Challenges)
 	writeBearerError(&b, e.Bearer)
-	if e.Err != nil {
+	switch {
+	case e.Err != nil:
 		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
+	case e.answer != nil:
+		b.WriteString(": the proxy credentials have an answer; send the request again")
 	}
 	return b.String()
 }
@@ -345,12 +352,6 @@ func registryErrorsOf(body []byte) []RegistryError {
 // replaced by "[redacted]" in Body. It decodes when asked, so a 403 that no
 // one asks about costs no JSON decoding; Error cleans them for printing.
 func (e *ForbiddenError) RegistryErrors() []RegistryError { return registryErrorsOf(e.Body) }
-
-// ErrBadTokenResponse is wrapped by a [*TokenError] whose realm answered 200
-// with something that is not a usable token: not JSON, larger than
-// [MaxTokenResponse], without token or access_token, or a token that is not
-// a b64token.
-var ErrBadTokenResponse = errors.New("reauth: the registry token realm's response holds no usable token")
 
 // ErrRealmNotAllowed is wrapped by the [*TokenError] returned when a
 // registry names a token realm that reauth will not send a token request to

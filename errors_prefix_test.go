@@ -53,12 +53,13 @@ func TestErrorStringsSayReauthOnce(t *testing.T) {
 			return err
 		}, ErrTokenEndpoint},
 		{"a registry token realm reached through a Base that fails with a reauth error", func(t *testing.T) error {
-			realm := newTestRealm(t)
-			reg := newTestRegistry(t, realm)
+			reg := newMockRegistry(t)
+			realm := frontOf(t, reg.mock)
+			reg.realm = realm.realmURL()
 			// The Base is itself a reauth Transport, misconfigured: Origins
 			// without Credentials.
-			base := &Transport{Origins: []string{realm.Server.URL}}
-			tr := &Transport{Base: base, Credentials: Registry("alice", testPassword), Origins: reg.origins()}
+			base := &Transport{Origins: []string{realm.URL}}
+			tr := &Transport{Base: base, Credentials: Registry("alice", testPassword), Origins: []string{reg.URL, realm.URL}}
 			_, err := clientFor(tr).Get(reg.URL + "/v2/team/app/manifests/latest")
 			return err
 		}, ErrNoCredentialsForOrigins},

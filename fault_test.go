@@ -237,9 +237,9 @@ func TestRegistryRealmFaultsGiveClearErrors(t *testing.T) {
 		}, is: reauth.ErrTokenEndpoint, says: []string{"token endpoint answered 503"}},
 		{name: "garbage", realm: func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html>")
-		}, is: reauth.ErrBadTokenResponse, says: []string{"not JSON"}},
+		}, is: reauth.ErrTokenEndpoint, says: []string{"token endpoint answered 200", "no usable token", "not JSON"}},
 		{name: "2 GiB answer: read up to MaxTokenResponse", realm: hugeBody(200, "application/json", `{"token":"`, &written),
-			is: reauth.ErrBadTokenResponse, says: []string{"larger than 1048576 bytes"}, maxRead: reauth.MaxTokenResponse},
+			is: reauth.ErrTokenEndpoint, says: []string{"no usable token", "larger than 1048576 bytes"}, maxRead: reauth.MaxTokenResponse},
 		{name: "2 GiB refusal: read up to MaxErrorBody", realm: hugeBody(401, "application/json", `{"details":"`, &written),
 			is: reauth.ErrTokenEndpoint, says: []string{"token endpoint answered 401"}, maxRead: reauth.MaxErrorBody},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -21,8 +22,10 @@ import (
 //	reauth.ConfigureProxy(ht, proxyCreds)
 //
 // Credentials that can be sent without a challenge (Basic) go with the first
-// CONNECT. A 407 is returned as a [*ProxyConnectError] instead of a bare
-// string, and its Proxy-Authenticate challenges are handed to creds; when
+// CONNECT. A 407 is returned as an [*UnauthorizedError] (StatusCode 407,
+// Method CONNECT, URL the tunnel's host:port) instead of a bare string, a
+// 403 as a [*ForbiddenError] with Proxy set, and the 407's
+// Proxy-Authenticate challenges are handed to creds; when
 // they have an answer that differs from the value refused, a Transport over
 // ht sends the request again, once, and the new CONNECT carries that answer
 // (Digest learns its nonce this way). Used without a Transport, the next
@@ -98,54 +101,12 @@ func routeByDecision(decide func(*http.Request) (*url.URL, error)) func(*http.Re
 	}
 }
 
-// ProxyConnectError is returned (through http.Transport, and a [Transport]
-// over it) when a proxy configured with [ConfigureProxy] refuses to open a
-// CONNECT tunnel. It matches [ErrUnauthorized] for a 407 and [ErrForbidden]
-// for a 403, so that the retrying client of [NewClient] does not repeat it.
-type ProxyConnectError struct {
-	Proxy      string      // the proxy's URL without userinfo
-	Target     string      // the tunnel's host:port
-	StatusCode int         // the proxy's status, 407 when it wants credentials
-	Challenges []Challenge // its Proxy-Authenticate challenges, parsed
-	// Err says why a 407 was not answered: ErrNoCredentials,
-	// ErrSameCredentials, ErrRefusedAfterRetry, ErrBodyNotReplayable, or the
-	// credentials' own error. Nil when an answer was ready.
-	Err error
-	// ParseErr is set when the challenges were malformed; Challenges then
-	// holds those that parsed cleanly.
-	ParseErr error
-
-	answer *connectAnswer // what the retry sends; nil when there is none
+// connectRefusal is the error for a CONNECT the proxy at proxyURL refused
+// with a status that is neither 407 nor 403: not about credentials, so it is
+// not final, and the retrying client of [NewClient] may try again.
+func connectRefusal(proxyURL *url.URL, target string, status int) error {
+	return fmt.Errorf("reauth: CONNECT %s via proxy %s: %d %s", target, redactURL(proxyURL), status, strings.ToLower(http.StatusText(status)))
 }
-
-func (e *ProxyConnectError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "reauth: CONNECT %s via proxy %s: %d", e.Target, e.Proxy, e.StatusCode)
-	if e.StatusCode == http.StatusProxyAuthRequired {
-		b.WriteString(" proxy authentication required")
-		writeChallengeSchemes(&b, e.Challenges)
-	} else if text := http.StatusText(e.StatusCode); text != "" {
-		b.WriteString(" " + strings.ToLower(text))
-	}
-	switch {
-	case e.Err != nil:
-		fmt.Fprintf(&b, ": %s", reasonText(e.Err))
-	case e.answer != nil:
-		b.WriteString(": the credentials have an answer; send the request again")
-	}
-	return b.String()
-}
-
-// Is makes errors.Is(err, ErrUnauthorized) true for a 407 and
-// errors.Is(err, ErrForbidden) true for a 403.
-func (e *ProxyConnectError) Is(target error) bool {
-	return target == ErrUnauthorized && e.StatusCode == http.StatusProxyAuthRequired ||
-		target == ErrForbidden && e.StatusCode == http.StatusForbidden ||
-		target == ErrFinal && (e.StatusCode == http.StatusProxyAuthRequired || e.StatusCode == http.StatusForbidden)
-}
-
-// Unwrap returns Err.
-func (e *ProxyConnectError) Unwrap() error { return e.Err }
 
 // connectAnswer is what the retry of one CONNECT sends: to proxy
 // (canonical origin) for target. A Transport's retry carries it in its
@@ -234,8 +195,9 @@ func (pc *proxyConnect) connectHeader(ctx context.Context, proxyURL *url.URL, ta
 	return h, nil
 }
 
-// connectResponse is http.Transport.OnProxyConnectResponse: any status but
-// 200 becomes a *ProxyConnectError; a 407's challenges go to the credentials
+// connectResponse is http.Transport.OnProxyConnectResponse: a 407 becomes
+// an *UnauthorizedError, a 403 a *ForbiddenError with Proxy set, any other
+// status but 200 a plain error; a 407's challenges go to the credentials
 // for an answer that differs from the values refused (DESIGN.md, invariant
 // 2).
 func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, resp *http.Response) error {
@@ -255,16 +217,21 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 		}
 		return nil
 	}
-	e := &ProxyConnectError{Proxy: redactURL(proxyURL), Target: target, StatusCode: resp.StatusCode}
-	if resp.StatusCode != http.StatusProxyAuthRequired {
-		return e
+	switch resp.StatusCode {
+	case http.StatusProxyAuthRequired:
+	case http.StatusForbidden:
+		return &ForbiddenError{StatusCode: resp.StatusCode, Method: http.MethodConnect, URL: target, Proxy: true}
+	default:
+		return connectRefusal(proxyURL, target, resp.StatusCode)
 	}
+	e := &UnauthorizedError{StatusCode: resp.StatusCode, Method: http.MethodConnect, URL: target, Attempts: 1}
 	chs, perr := ParseChallenges(resp.Header.Values("Proxy-Authenticate")...)
 	refused := []string{sent}
 	var used Retry
 	if prev != nil {
 		refused = append(refused, prev.refused...)
 		used = prev.used
+		e.Attempts += bits.OnesCount(uint(used))
 	}
 	e.Challenges, e.ParseErr = redactChallenges(chs, sentSecrets(refused...)), perr
 	if pc.creds == nil {
@@ -315,8 +282,8 @@ func (pc *proxyConnect) connectResponse(ctx context.Context, proxyURL *url.URL, 
 // carries the answer, which differs from the values refused. When it will
 // not retry, it sets the error's reason.
 func (x *exchange) retryConnect(err error) bool {
-	var pe *ProxyConnectError
-	if !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired {
+	var pe *UnauthorizedError
+	if !errors.As(err, &pe) || pe.Method != http.MethodConnect || pe.StatusCode != http.StatusProxyAuthRequired {
 		return false
 	}
 	x.event(Event{Kind: EventChallenge, StatusCode: pe.StatusCode, Proxy: true, Challenges: pe.Challenges, Err: pe.ParseErr})

@@ -241,7 +241,7 @@ func TestMockProxyCONNECTToHTTPSOrigin(t *testing.T) {
 	}
 }
 
-func TestMockProxyCONNECTRefusalIsAProxyConnectError(t *testing.T) {
+func TestMockProxyCONNECTRefusalIsAnUnauthorizedError(t *testing.T) {
 	tests := []struct {
 		scheme   string
 		reason   error
@@ -260,10 +260,12 @@ func TestMockProxyCONNECTRefusalIsAProxyConnectError(t *testing.T) {
 				Base: viaMockProxy(t, origin, pu, proxyCredentials(tt.scheme, "alice", "not-wonderland")),
 			}}
 			_, err := c.Get(origin.URL + "/")
-			var pe *reauth.ProxyConnectError
+			var pe *reauth.UnauthorizedError
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, http.StatusProxyAuthRequired, pe.StatusCode)
-			assert.Equal(t, origin.Listener.Addr().String(), pe.Target)
+			assert.Equal(t, http.MethodConnect, pe.Method)
+			assert.Equal(t, origin.Listener.Addr().String(), pe.URL)
+			assert.Equal(t, len(tt.connects), pe.Attempts)
 			assert.True(t, errors.Is(err, reauth.ErrUnauthorized))
 			assert.ErrorIs(t, err, tt.reason)
 			assert.NotContains(t, err.Error(), "not-wonderland")

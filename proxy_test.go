@@ -253,14 +253,16 @@ func TestConnectChallengeIsLearnedThenAnswered(t *testing.T) {
 		target := newTLSRecorder(t, okHandler)
 		c := &http.Client{Transport: viaProxy(t, proxy, target, &nonceCreds{})}
 		_, err := c.Get(target.URL)
-		var pe *ProxyConnectError
+		var pe *UnauthorizedError
 		require.ErrorAs(t, err, &pe, "through *url.Error")
 		assert.ErrorIs(t, err, ErrUnauthorized)
 		assert.Equal(t, http.StatusProxyAuthRequired, pe.StatusCode)
 		require.Len(t, pe.Challenges, 1)
 		assert.Equal(t, "n1", pe.Challenges[0].Params["nonce"])
-		assert.Equal(t, strings.TrimPrefix(target.URL, "https://"), pe.Target)
-		assert.Equal(t, proxy.URL, pe.Proxy)
+		assert.Equal(t, http.MethodConnect, pe.Method)
+		assert.Equal(t, strings.TrimPrefix(target.URL, "https://"), pe.URL)
+		assert.Equal(t, 1, pe.Attempts)
+		assert.Contains(t, err.Error(), "send the request again")
 		assertNoSecret(t, "the text", err.Error())
 
 		resp, err := c.Get(target.URL)
@@ -306,9 +308,18 @@ func TestConnectRefusalIsFinal(t *testing.T) {
 			rc := NewClient(&Transport{Base: viaProxy(t, proxy, target, tt.creds)})
 			rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
 			_, err := rc.Get(target.URL)
-			var pe *ProxyConnectError
-			require.ErrorAs(t, err, &pe)
-			assert.Equal(t, tt.status, pe.StatusCode)
+			if tt.status == http.StatusForbidden {
+				var fe *ForbiddenError
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, tt.status, fe.StatusCode)
+				assert.True(t, fe.Proxy, "the proxy refused, not the origin")
+				assert.Equal(t, http.MethodConnect, fe.Method)
+			} else {
+				var ue *UnauthorizedError
+				require.ErrorAs(t, err, &ue)
+				assert.Equal(t, tt.status, ue.StatusCode)
+				assert.Equal(t, http.MethodConnect, ue.Method)
+			}
 			assert.ErrorIs(t, err, tt.is)
 			if tt.why != nil {
 				assert.ErrorIs(t, err, tt.why)
@@ -471,4 +482,25 @@ func TestForbiddenAfterProxyCredentialsIsFinalAndTyped(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 		assert.Equal(t, "ERR_ACCESS_DENIED 0", resp.Header.Get("X-Squid-Error"))
 	})
+}
+
+// TestConnectRefusedForAnotherReasonIsRetryable: a CONNECT refused with a
+// status that is not about credentials (a 502 from a proxy that cannot
+// reach the origin) is a plain error, neither final nor typed as an auth
+// failure, so the retrying client tries again.
+func TestConnectRefusedForAnotherReasonIsRetryable(t *testing.T) {
+	proxy := newTestProxy(t, `Basic realm="proxy"`, func(string) bool { return false })
+	proxy.status = http.StatusBadGateway
+	target := newTLSRecorder(t, okHandler)
+	rc := NewClient(&Transport{Base: viaProxy(t, proxy, target, Basic("proxyuser", proxyPassword))})
+	rc.RetryMax, rc.RetryWaitMin, rc.RetryWaitMax = 2, time.Millisecond, time.Millisecond
+	_, err := rc.Get(target.URL)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "502 bad gateway")
+	assert.NotErrorIs(t, err, ErrFinal)
+	assert.NotErrorIs(t, err, ErrUnauthorized)
+	assert.NotErrorIs(t, err, ErrForbidden)
+	assert.Equal(t, []string{proxyBasic, proxyBasic, proxyBasic}, proxy.connectAuthorizations(), "tried again by the retrying client")
+	assert.Empty(t, target.requests())
+	assertNoSecret(t, "the text", err.Error())
 }

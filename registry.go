@@ -360,7 +360,7 @@ func (c *registryCredentials) Authorize(r *AuthRequest) error {
 // Observe does nothing: registry tokens learn nothing from responses.
 func (c *registryCredentials) Observe(*AuthRequest, *http.Response) error { return nil }
 
-// Answer answers a Bearer challenge with a realm with a token for its scope
+// Refused answers a Bearer challenge with a realm with a token for its scope
 // merged with the actions already held for the same repositories, so that a
 // push after a pull asks for pull and push. A token held for that scope and
 // not the one refused is sent without a fetch.

@@ -34,12 +34,12 @@ func newAction(i int) string { return fmt.Sprintf("a%d", i) }
 // and hold a token for each (before: 5,000 held tokens against the bound of
 // maxHeldTokens). It is refused with a final error naming the bound.
 func TestRegistryOneHostileChallengeCannotExceedTheHeldBound(t *testing.T) {
-	realm := newTestRealm(t)
+	realm := newMockRegistry(t) // its realm; the registry is hostile
 	var scope strings.Builder
 	for i := range 5000 {
 		fmt.Fprintf(&scope, "r:%d:p ", i) // 5,000 resources
 	}
-	challenge := fmt.Sprintf(`Bearer realm=%q,service="s",scope=%q`, realm.URL(), scope.String())
+	challenge := fmt.Sprintf(`Bearer realm=%q,service=%q,scope=%q`, realm.realmURL(), testService, scope.String())
 	require.Less(t, len(challenge), MaxChallengeBytes, "the challenge itself is within the parser's bounds")
 	reg := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
@@ -73,7 +73,7 @@ func TestRegistryOneHostileChallengeCannotExceedTheHeldBound(t *testing.T) {
 				scopes = append(scopes, fmt.Sprintf("repository:b%d/r%d:pull", batch, i))
 			}
 			batch++
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="s",scope=%q`, realm.URL(), strings.Join(scopes, " ")))
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,scope=%q`, realm.realmURL(), testService, strings.Join(scopes, " ")))
 			w.WriteHeader(http.StatusUnauthorized)
 		})
 		c := clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL}})

@@ -1,17 +1,20 @@
 package reauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,202 +23,196 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/reauth/reauth/mockserver"
 )
 
-// tokenPrefix starts every token the test realm issues: grep-able, like
-// testPassword, and never allowed in an error.
+// tokenPrefix starts every token a faulty realm of these tests hands out:
+// grep-able, like testPassword, and never allowed in an error.
 const tokenPrefix = "regtok-SENTINEL-"
 
-// realmFetch is one token request as the test realm saw it.
+const testService = "registry.test"
+
+// realmFetch is one token request as the realm saw it.
 type realmFetch struct {
 	Method, Authorization string
 	Values                url.Values // the query of a GET, the form of a POST
 }
 
-// testRealm is a token realm of the registry token protocol (token.md,
-// oauth.md). It issues a new token per fetch and remembers what each grants.
-type testRealm struct {
+// realmGrant is what one 200 from the realm handed out.
+type realmGrant struct {
+	Token        string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// mockRegistry is the mock server's registry (/v2/) and token realm
+// (/registry/token): the registry token protocol is the mock's, written
+// once. The front records what each side saw and what the realm granted;
+// its hooks inject the faults a test needs, and nothing else.
+type mockRegistry struct {
 	*httptest.Server
+	mock *mockserver.Server
+
 	mu      sync.Mutex
-	fetches []realmFetch
-	grants  map[string][]string // token → scopes granted
-	issued  int
+	reqs    []seen       // the requests to /v2/
+	fetches []realmFetch // the requests to /registry/token
+	grants  []realmGrant // the realm's 200 answers, in order
 
-	// Set before the first request.
-	postStatus   int               // 0: POST speaks OAuth2; otherwise POST gets this status
-	expiresIn    int               // sent when > 0
-	issuedAt     func() time.Time  // sent when set
-	refreshToken string            // handed out by OAuth2 answers, accepted as a grant
-	answer       func(w io.Writer) // when set, the 200 body instead of a token
-	override     http.HandlerFunc  // when set, serves every request instead
+	// Faults, set between requests.
+	realm            string                                            // the realm the challenges name; "": the mock's own
+	challengeActions func(r *http.Request) string                      // the actions the challenges ask for; nil: the mock's
+	realmFault       http.HandlerFunc                                  // answers /registry/token instead of the mock
+	registryFault    func(w http.ResponseWriter, r *http.Request) bool // may answer /v2/ instead of the mock: true when it did
 }
 
-func newTestRealm(t *testing.T) *testRealm {
+// registryConfig is the mock's configuration for these tests: testUser may
+// pull and push team/app and team/other and only pull team/readonly;
+// library/alpine is public.
+func registryConfig() mockserver.Config {
+	cfg := mockserver.DefaultConfig()
+	cfg.Users = map[string]string{testUser: testPassword}
+	cfg.Registry.Service = testService
+	cfg.Registry.Repos = map[string]mockserver.RepoAccess{
+		"library/alpine": {Public: true},
+		"team/app":       {Pull: []string{testUser}, Push: []string{testUser}},
+		"team/other":     {Pull: []string{testUser}, Push: []string{testUser}},
+		"team/readonly":  {Pull: []string{testUser}},
+	}
+	return cfg
+}
+
+// newMockRegistry serves a mock server made from registryConfig, changed by
+// edit.
+func newMockRegistry(t *testing.T, edit ...func(*mockserver.Config)) *mockRegistry {
 	t.Helper()
-	tr := &testRealm{grants: map[string][]string{}}
-	tr.Server = httptest.NewServer(http.HandlerFunc(tr.serve))
-	t.Cleanup(tr.Close)
-	return tr
+	cfg := registryConfig()
+	for _, e := range edit {
+		e(&cfg)
+	}
+	mock, err := mockserver.NewUnstarted(cfg)
+	require.NoError(t, err)
+	t.Cleanup(mock.Close)
+	return frontOf(t, mock)
 }
 
-func (tr *testRealm) URL() string { return tr.Server.URL + "/token" }
+// frontOf serves mock at an origin of its own: a second front is another
+// origin with the same registry and realm, whose tokens both accept.
+func frontOf(t *testing.T, mock *mockserver.Server) *mockRegistry {
+	t.Helper()
+	m := &mockRegistry{mock: mock}
+	m.Server = httptest.NewServer(http.HandlerFunc(m.serve))
+	t.Cleanup(m.Close)
+	return m
+}
 
-func (tr *testRealm) serve(w http.ResponseWriter, r *http.Request) {
-	if tr.override != nil {
-		tr.override(w, r)
+func (m *mockRegistry) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/registry/token" {
+		m.serveRealm(w, r)
 		return
 	}
-	_ = r.ParseForm()
+	m.mu.Lock()
+	m.reqs = append(m.reqs, seen{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Proxy-Authorization"), ""})
+	fault, realm, actions := m.registryFault, m.realm, m.challengeActions
+	m.mu.Unlock()
+	if fault != nil && fault(w, r) {
+		return
+	}
+	if realm == "" && actions == nil {
+		m.mock.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	m.mock.ServeHTTP(rec, r)
+	if c := rec.Header().Get("WWW-Authenticate"); c != "" {
+		if realm != "" {
+			c = strings.Replace(c, strconv.Quote(m.realmURL()), strconv.Quote(realm), 1)
+		}
+		if actions != nil {
+			c = withActions(c, actions(r))
+		}
+		rec.Header().Set("WWW-Authenticate", c)
+	}
+	copyResponse(w, rec)
+}
+
+// withActions replaces the actions of the scope of challenge c.
+func withActions(c, actions string) string {
+	i := strings.Index(c, `scope="`)
+	if i < 0 {
+		return c
+	}
+	i += len(`scope="`)
+	j := i + strings.IndexByte(c[i:], '"')
+	k := i + strings.LastIndexByte(c[i:j], ':')
+	return c[:k+1] + actions + c[j:]
+}
+
+func (m *mockRegistry) serveRealm(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	values := r.URL.Query()
 	if r.Method == http.MethodPost {
-		values = r.PostForm
+		values, _ = url.ParseQuery(string(body))
 	}
-	tr.mu.Lock()
-	tr.fetches = append(tr.fetches, realmFetch{r.Method, r.Header.Get("Authorization"), values})
-	tr.mu.Unlock()
-
-	w.Header().Set("Content-Type", "application/json")
-	var scopes []string
-	switch r.Method {
-	case http.MethodGet:
-		if a := r.Header.Get("Authorization"); a != "" && a != basicValue {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"incorrect username or password"}]}`)
-			return
-		}
-		scopes = values["scope"]
-	case http.MethodPost:
-		if tr.postStatus != 0 {
-			w.WriteHeader(tr.postStatus)
-			return
-		}
-		switch values.Get("grant_type") {
-		case "password":
-			if values.Get("username") != testUser || values.Get("password") != testPassword {
-				w.WriteHeader(http.StatusUnauthorized)
-				io.WriteString(w, `{"error":"invalid_grant"}`)
-				return
-			}
-		case "refresh_token":
-			if tr.refreshToken == "" || values.Get("refresh_token") != tr.refreshToken {
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, `{"error":"invalid_grant","error_description":"unknown refresh token"}`)
-				return
-			}
-		default:
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		scopes = strings.Fields(values.Get("scope"))
-	}
-	if tr.answer != nil {
-		tr.answer(w)
+	m.mu.Lock()
+	m.fetches = append(m.fetches, realmFetch{r.Method, r.Header.Get("Authorization"), values})
+	fault := m.realmFault
+	m.mu.Unlock()
+	if fault != nil {
+		fault(w, r)
 		return
 	}
-	tr.mu.Lock()
-	tr.issued++
-	tok := fmt.Sprintf("%s%d", tokenPrefix, tr.issued)
-	tr.grants[tok] = scopes
-	tr.mu.Unlock()
-	doc := map[string]any{"token": tok}
-	if r.Method == http.MethodPost {
-		doc = map[string]any{"access_token": tok}
-		if tr.refreshToken != "" {
-			doc["refresh_token"] = tr.refreshToken
-		}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	m.mock.ServeHTTP(rec, r)
+	if rec.Code == http.StatusOK {
+		var g realmGrant
+		json.Unmarshal(rec.Body.Bytes(), &g)
+		m.mu.Lock()
+		m.grants = append(m.grants, g)
+		m.mu.Unlock()
 	}
-	if tr.expiresIn > 0 {
-		doc["expires_in"] = tr.expiresIn
-	}
-	if tr.issuedAt != nil {
-		doc["issued_at"] = tr.issuedAt().Format(time.RFC3339)
-	}
-	json.NewEncoder(w).Encode(doc)
+	copyResponse(w, rec)
 }
 
-func (tr *testRealm) seen() []realmFetch {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return slices.Clone(tr.fetches)
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
-// granted reports whether token grants action on resource.
-func (tr *testRealm) granted(token, resource, action string) bool {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	for _, s := range tr.grants[token] {
-		i := strings.LastIndexByte(s, ':')
-		if i > 0 && s[:i] == resource && slices.Contains(strings.Split(s[i+1:], ","), action) {
-			return true
-		}
-	}
-	return false
+// realmURL is the mock's token realm at this front.
+func (m *mockRegistry) realmURL() string { return m.URL + "/registry/token" }
+
+func (m *mockRegistry) requests() []seen {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.reqs)
 }
 
-// testRegistry is a registry that wants tokens from a testRealm: GET and
-// HEAD need pull on the repository, other methods push.
-type testRegistry struct {
-	*recorder
-	realm *testRealm
-	// challengeActions gives the actions the challenge asks for; nil: "pull"
-	// for GET and HEAD, "pull,push" otherwise.
-	challengeActions func(r *http.Request) string
-	// authorized answers a request whose token is good; nil: 200 "ok".
-	authorized http.HandlerFunc
+// count is the number of requests to /v2/.
+func (m *mockRegistry) count() int { return len(m.requests()) }
+
+func (m *mockRegistry) seen() []realmFetch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.fetches)
 }
 
-const testService = "registry.test"
-
-func newTestRegistry(t *testing.T, realm *testRealm) *testRegistry {
+// grant returns the i-th 200 answer of the realm.
+func (m *mockRegistry) grant(t *testing.T, i int) realmGrant {
 	t.Helper()
-	reg := &testRegistry{realm: realm}
-	reg.recorder = newRecorder(t, reg.serve)
-	return reg
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.Greater(t, len(m.grants), i, "the realm granted %d token(s)", len(m.grants))
+	return m.grants[i]
 }
 
-func (reg *testRegistry) serve(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, "/v2/")
-	name, _, _ := strings.Cut(rest, "/manifests/")
-	name, _, _ = strings.Cut(name, "/blobs/")
-	name, _, _ = strings.Cut(name, "/tags/")
-	resource := "repository:" + name
-	action := "push"
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		action = "pull"
-	}
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !reg.realm.granted(token, resource, action) {
-		actions := "pull,push"
-		switch {
-		case reg.challengeActions != nil:
-			actions = reg.challengeActions(r)
-		case action == "pull":
-			actions = "pull"
-		}
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,scope="%s:%s"`, reg.realm.URL(), testService, resource, actions))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
-		return
-	}
-	if reg.authorized != nil {
-		reg.authorized(w, r)
-		return
-	}
-	if r.Method == http.MethodPost {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	io.WriteString(w, "ok")
-}
-
-// registryClient binds the registry and its realm: the password goes to the
-// realm only when its origin is bound.
-func registryClient(reg *testRegistry, creds Credentials) *http.Client {
+// registryClient binds the registry, which is also its realm's origin.
+func registryClient(reg *mockRegistry, creds Credentials) *http.Client {
 	return clientFor(&Transport{Credentials: creds, Origins: reg.origins()})
 }
 
-func (reg *testRegistry) origins() []string { return []string{reg.URL, reg.realm.Server.URL} }
+func (m *mockRegistry) origins() []string { return []string{m.URL} }
 
 func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error) {
 	t.Helper()
@@ -230,8 +227,7 @@ func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error
 }
 
 func TestRegistryAnonymousPull(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
 	resp, err := do(t, registryClient(reg, Registry("", "")), "GET", reg.URL+"/v2/library/alpine/manifests/latest")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -239,8 +235,8 @@ func TestRegistryAnonymousPull(t *testing.T) {
 	reqs := reg.requests()
 	require.Len(t, reqs, 2, "challenge, then the retry with the token")
 	assert.Empty(t, reqs[0].Authorization, "no token held yet: nothing up front")
-	assert.Equal(t, "Bearer "+tokenPrefix+"1", reqs[1].Authorization)
-	fetches := realm.seen()
+	assert.Equal(t, "Bearer "+reg.grant(t, 0).Token, reqs[1].Authorization)
+	fetches := reg.seen()
 	require.Len(t, fetches, 1)
 	assert.Equal(t, "GET", fetches[0].Method)
 	assert.Empty(t, fetches[0].Authorization, "anonymous")
@@ -248,8 +244,7 @@ func TestRegistryAnonymousPull(t *testing.T) {
 }
 
 func TestRegistryPushAfterPullMergesScopes(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
 	// A registry that asks only for what the request lacks, as some do.
 	reg.challengeActions = func(r *http.Request) string {
 		if r.Method == http.MethodGet {
@@ -267,7 +262,7 @@ func TestRegistryPushAfterPullMergesScopes(t *testing.T) {
 	_, err = do(t, c, "HEAD", reg.URL+"/v2/team/app/manifests/v1")
 	require.NoError(t, err)
 
-	fetches := realm.seen()
+	fetches := reg.seen()
 	require.Len(t, fetches, 2)
 	assert.Equal(t, []string{"repository:team/app:pull"}, fetches[0].Values["scope"])
 	assert.Equal(t, []string{"repository:team/app:pull,push"}, fetches[1].Values["scope"], "the push challenge merged with the pull held")
@@ -277,15 +272,14 @@ func TestRegistryPushAfterPullMergesScopes(t *testing.T) {
 	}
 	reqs := reg.requests()
 	require.Len(t, reqs, 5, "pull: 2, push: 2, then the pull,push token up front: 1")
-	assert.Equal(t, "Bearer "+tokenPrefix+"2", reqs[4].Authorization)
+	assert.Equal(t, "Bearer "+reg.grant(t, 1).Token, reqs[4].Authorization)
 	for _, r := range reqs {
 		assert.False(t, strings.HasPrefix(r.Authorization, "Basic"), "the password never goes to the registry")
 	}
 }
 
 func TestRegistryTokenIsCachedPerScope(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
 	c := registryClient(reg, Registry(testUser, testPassword))
 	steps := []struct {
 		method, path      string
@@ -305,7 +299,7 @@ func TestRegistryTokenIsCachedPerScope(t *testing.T) {
 		require.NoError(t, err, "%s %s", s.method, s.path)
 		requests, fetches = requests+s.requests, fetches+s.fetches
 		assert.Equal(t, requests, reg.count(), "registry requests after %s %s", s.method, s.path)
-		assert.Len(t, realm.seen(), fetches, "token fetches after %s %s", s.method, s.path)
+		assert.Len(t, reg.seen(), fetches, "token fetches after %s %s", s.method, s.path)
 	}
 }
 
@@ -333,23 +327,23 @@ func TestRegistryTokenExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			realm := newTestRealm(t)
-			realm.expiresIn = tt.expiresIn
-			if tt.issuedAgo != 0 {
-				realm.issuedAt = func() time.Time { return clock.Now().Add(-tt.issuedAgo) }
-			}
-			reg := newTestRegistry(t, realm)
+			// The realm issues at its clock: issued_at is tt.issuedAgo
+			// before the client's (now when 0: the same as none).
+			reg := newMockRegistry(t, func(c *mockserver.Config) {
+				c.Registry.TokenLifetime = time.Duration(tt.expiresIn) * time.Second
+				c.Clock = mockserver.NewManualClock(clock.Now().Add(-tt.issuedAgo))
+			})
 			c := registryClient(reg, RegistryWithOptions("", "", RegistryOptions{Now: clock.Now}))
-			_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
+			_, err := do(t, c, "GET", reg.URL+"/v2/library/alpine/manifests/v1")
 			require.NoError(t, err)
 			clock.Advance(tt.advance)
-			_, err = do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
+			_, err = do(t, c, "GET", reg.URL+"/v2/library/alpine/manifests/v1")
 			require.NoError(t, err)
 			if tt.refetch {
-				assert.Len(t, realm.seen(), 2)
+				assert.Len(t, reg.seen(), 2)
 				assert.Equal(t, 4, reg.count())
 			} else {
-				assert.Len(t, realm.seen(), 1)
+				assert.Len(t, reg.seen(), 1)
 				assert.Equal(t, 3, reg.count())
 			}
 		})
@@ -358,14 +352,12 @@ func TestRegistryTokenExpiry(t *testing.T) {
 
 func TestRegistryConcurrentRequestsShareOneFetch(t *testing.T) {
 	const n = 16
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
 	// Hold every first request until all n have arrived, so that all n
 	// challenges are answered at the same time.
 	var arrived atomic.Int32
 	all := make(chan struct{})
-	inner := reg.serve
-	reg.recorder = newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+	reg.registryFault = func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Header.Get("Authorization") == "" {
 			if arrived.Add(1) == n {
 				close(all)
@@ -373,11 +365,11 @@ func TestRegistryConcurrentRequestsShareOneFetch(t *testing.T) {
 			select {
 			case <-all:
 			case <-r.Context().Done():
-				return
+				return true
 			}
 		}
-		inner(w, r)
-	})
+		return false
+	}
 	c := registryClient(reg, Registry(testUser, testPassword))
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -395,22 +387,20 @@ func TestRegistryConcurrentRequestsShareOneFetch(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	assert.Len(t, realm.seen(), 1, "one fetch for all the concurrent challenges")
+	assert.Len(t, reg.seen(), 1, "one fetch for all the concurrent challenges")
 	assert.Equal(t, 2*n, reg.count())
 }
 
 func TestRegistryOAuth2Form(t *testing.T) {
 	t.Run("password grant, then the refresh token", func(t *testing.T) {
-		realm := newTestRealm(t)
-		realm.refreshToken = "refresh-SENTINEL-1"
-		reg := newTestRegistry(t, realm)
+		reg := newMockRegistry(t)
 		c := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true, ClientID: "tests"}))
 		_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
 		require.NoError(t, err)
 		_, err = do(t, c, "GET", reg.URL+"/v2/team/other/manifests/v1")
 		require.NoError(t, err)
 
-		fetches := realm.seen()
+		fetches := reg.seen()
 		require.Len(t, fetches, 2)
 		assert.Equal(t, "POST", fetches[0].Method)
 		assert.Empty(t, fetches[0].Authorization)
@@ -420,29 +410,37 @@ func TestRegistryOAuth2Form(t *testing.T) {
 		}, fetches[0].Values)
 		assert.Equal(t, "POST", fetches[1].Method)
 		assert.Equal(t, "refresh_token", fetches[1].Values.Get("grant_type"))
-		assert.Equal(t, "refresh-SENTINEL-1", fetches[1].Values.Get("refresh_token"))
+		refresh := reg.grant(t, 0).RefreshToken
+		require.NotEmpty(t, refresh, "access_type=offline: the realm handed out a refresh token")
+		assert.Equal(t, refresh, fetches[1].Values.Get("refresh_token"))
 		assert.Empty(t, fetches[1].Values.Get("password"), "the refresh token replaces the password")
 	})
 	t.Run("identity token from the options", func(t *testing.T) {
-		realm := newTestRealm(t)
-		realm.refreshToken = "identity-SENTINEL"
-		reg := newTestRegistry(t, realm)
-		c := registryClient(reg, RegistryWithOptions("", "", RegistryOptions{RefreshToken: "identity-SENTINEL"}))
-		_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
+		reg := newMockRegistry(t)
+		// The identity token is a refresh token the realm issued before
+		// (as to docker login).
+		login := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true}))
+		_, err := do(t, login, "GET", reg.URL+"/v2/team/other/manifests/v1")
 		require.NoError(t, err)
-		fetches := realm.seen()
-		require.Len(t, fetches, 1)
-		assert.Equal(t, "refresh_token", fetches[0].Values.Get("grant_type"))
+		identity := reg.grant(t, 0).RefreshToken
+		require.NotEmpty(t, identity)
+
+		c := registryClient(reg, RegistryWithOptions("", "", RegistryOptions{RefreshToken: identity}))
+		_, err = do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
+		require.NoError(t, err)
+		fetches := reg.seen()
+		require.Len(t, fetches, 2)
+		assert.Equal(t, "refresh_token", fetches[1].Values.Get("grant_type"))
+		assert.Equal(t, identity, fetches[1].Values.Get("refresh_token"))
 	})
 	t.Run("refused refresh token: the password instead", func(t *testing.T) {
-		realm := newTestRealm(t) // knows no refresh token
-		reg := newTestRegistry(t, realm)
+		reg := newMockRegistry(t) // knows no refresh token
 		c := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{RefreshToken: "stale-SENTINEL"}))
 		_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
 		require.NoError(t, err)
 		_, err = do(t, c, "GET", reg.URL+"/v2/team/other/manifests/v1")
 		require.NoError(t, err)
-		fetches := realm.seen()
+		fetches := reg.seen()
 		require.Len(t, fetches, 3)
 		assert.Equal(t, []string{"POST", "GET", "GET"}, []string{fetches[0].Method, fetches[1].Method, fetches[2].Method}, "the refused refresh token is not sent again")
 		assert.Equal(t, basicValue, fetches[1].Authorization)
@@ -452,9 +450,7 @@ func TestRegistryOAuth2Form(t *testing.T) {
 func TestRegistryPOSTFallsBackToGET(t *testing.T) {
 	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
-			realm := newTestRealm(t)
-			realm.postStatus = status
-			reg := newTestRegistry(t, realm)
+			reg := newMockRegistry(t, func(c *mockserver.Config) { c.Registry.TokenPOST = status })
 			c := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true}))
 			resp, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
 			require.NoError(t, err)
@@ -462,7 +458,7 @@ func TestRegistryPOSTFallsBackToGET(t *testing.T) {
 			_, err = do(t, c, "GET", reg.URL+"/v2/team/other/manifests/v1")
 			require.NoError(t, err)
 
-			fetches := realm.seen()
+			fetches := reg.seen()
 			require.Len(t, fetches, 3)
 			assert.Equal(t, []string{"POST", "GET", "GET"}, []string{fetches[0].Method, fetches[1].Method, fetches[2].Method},
 				"the realm's answer to POST is remembered")
@@ -481,21 +477,20 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 		is       error
 		says     string
 	}{
-		{name: "not JSON", answer: "<html>login</html>", is: ErrBadTokenResponse, says: "not JSON"},
-		{name: "no token", answer: `{"expires_in":60}`, is: ErrBadTokenResponse, says: "neither token nor access_token"},
-		{name: "empty token", answer: `{"token":""}`, is: ErrBadTokenResponse, says: "neither token nor access_token"},
-		{name: "token not a b64token", answer: `{"token":"` + tokenPrefix + ` x"}`, is: ErrBadTokenResponse, says: "not a valid b64token"},
-		{name: "expires_in not a number", answer: `{"token":"` + tokenPrefix + `","expires_in":"soon"}`, is: ErrBadTokenResponse, says: `"expires_in" is not a float64`},
-		{name: "larger than MaxTokenResponse", answer: `{"token":"` + tokenPrefix + `","pad":"` + strings.Repeat("x", MaxTokenResponse) + `"}`, is: ErrBadTokenResponse, says: "larger than"},
-		{name: "password refused by the realm", user: "mallory", badLogin: true, is: ErrUnauthorized, says: "incorrect username or password"},
+		{name: "not JSON", answer: "<html>login</html>", is: ErrTokenEndpoint, says: "not JSON"},
+		{name: "no token", answer: `{"expires_in":60}`, is: ErrTokenEndpoint, says: "neither token nor access_token"},
+		{name: "empty token", answer: `{"token":""}`, is: ErrTokenEndpoint, says: "neither token nor access_token"},
+		{name: "token not a b64token", answer: `{"token":"` + tokenPrefix + ` x"}`, is: ErrTokenEndpoint, says: "not a valid b64token"},
+		{name: "expires_in not a number", answer: `{"token":"` + tokenPrefix + `","expires_in":"soon"}`, is: ErrTokenEndpoint, says: `"expires_in" is not a float64`},
+		{name: "larger than MaxTokenResponse", answer: `{"token":"` + tokenPrefix + `","pad":"` + strings.Repeat("x", MaxTokenResponse) + `"}`, is: ErrTokenEndpoint, says: "larger than"},
+		{name: "password refused by the realm", user: "mallory", badLogin: true, is: ErrUnauthorized, says: "unknown user or wrong password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			realm := newTestRealm(t)
-			if tt.answer != "" {
-				realm.answer = func(w io.Writer) { io.WriteString(w, tt.answer) }
+			reg := newMockRegistry(t)
+			if tt.answer != "" { // a faulty realm
+				reg.realmFault = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tt.answer) }
 			}
-			reg := newTestRegistry(t, realm)
 			creds := Registry("", "")
 			if tt.user != "" {
 				creds = Registry(tt.user, testPassword)
@@ -507,10 +502,15 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 			assert.ErrorIs(t, err, tt.is)
 			var te *TokenError
 			require.ErrorAs(t, err, &te)
-			assert.Equal(t, realm.URL(), te.Endpoint)
+			assert.Equal(t, reg.realmURL(), te.Endpoint)
 			assert.Contains(t, err.Error(), tt.says)
+			if tt.answer != "" {
+				assert.Equal(t, http.StatusOK, te.StatusCode)
+				assert.True(t, strings.HasPrefix(te.Err.Error(), badTokenPrefix), "the Err says the 200 held no usable token")
+				assert.ErrorIs(t, err, ErrFinal)
+			}
 			assertNoSecret(t, "the text", err.Error())
-			assert.Len(t, realm.seen(), 1, "final: the retrying client does not ask again")
+			assert.Len(t, reg.seen(), 1, "final: the retrying client does not ask again")
 			assert.Equal(t, 1, reg.count())
 		})
 	}
@@ -518,14 +518,13 @@ func TestRegistryFailuresAreTypedFinalAndSecretFree(t *testing.T) {
 
 func TestRegistryTokenErrorsAreFinalAndKeepNoEchoedSecret(t *testing.T) {
 	var fetches atomic.Int32
-	realm := newTestRealm(t)
-	realm.override = func(w http.ResponseWriter, r *http.Request) {
+	reg := newMockRegistry(t)
+	reg.realmFault = func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"error":"invalid_request","error_description":"bad password %s"}`, testPassword)
 	}
-	reg := newTestRegistry(t, realm)
 	rc := NewClient(&Transport{Credentials: Registry(testUser, testPassword), Origins: reg.origins()})
 	rc.RetryWaitMin, rc.RetryWaitMax = time.Millisecond, time.Millisecond
 	_, err := rc.Get(reg.URL + "/v2/team/app/manifests/v1")
@@ -538,16 +537,15 @@ func TestRegistryTokenErrorsAreFinalAndKeepNoEchoedSecret(t *testing.T) {
 
 func TestRegistryTokenFetchEndsWithTheRequestsContext(t *testing.T) {
 	fetchEnded, release := make(chan struct{}), make(chan struct{})
-	realm := newTestRealm(t)
+	reg := newMockRegistry(t)
 	t.Cleanup(func() { close(release) }) // runs before the realm closes
-	realm.override = func(w http.ResponseWriter, r *http.Request) {
+	reg.realmFault = func(w http.ResponseWriter, r *http.Request) {
 		select { // a realm that does not answer
 		case <-r.Context().Done():
 			close(fetchEnded)
 		case <-release:
 		}
 	}
-	reg := newTestRegistry(t, realm)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", reg.URL+"/v2/team/app/manifests/v1", nil)
@@ -561,11 +559,15 @@ func TestRegistryTokenFetchEndsWithTheRequestsContext(t *testing.T) {
 }
 
 func TestRegistryRefusalAfterAFreshTokenIsFinal(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
-	reg.authorized = func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,scope="repository:team/app:pull",error="invalid_token"`, realm.URL(), testService))
+	reg := newMockRegistry(t)
+	// A registry that refuses every token, also the one just fetched.
+	reg.registryFault = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") == "" {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,scope="repository:team/app:pull",error="invalid_token"`, reg.realmURL(), testService))
 		w.WriteHeader(http.StatusUnauthorized)
+		return true
 	}
 	c := registryClient(reg, Registry(testUser, testPassword))
 	_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
@@ -573,54 +575,53 @@ func TestRegistryRefusalAfterAFreshTokenIsFinal(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.ErrorIs(t, err, ErrRefusedAfterRetry)
 	assert.Equal(t, 2, reg.count())
-	assert.Len(t, realm.seen(), 1)
+	assert.Len(t, reg.seen(), 1)
 	assertNoSecret(t, "the text", err.Error())
+	assert.NotContains(t, err.Error(), reg.grant(t, 0).Token)
 
 	t.Run("a held token refused later is replaced by a fresh one", func(t *testing.T) {
-		reg.authorized = nil
-		realm.mu.Lock()
-		delete(realm.grants, tokenPrefix+"1") // revoked
-		realm.mu.Unlock()
+		reg.registryFault = nil
+		require.True(t, reg.mock.RevokeAccessToken(reg.grant(t, 0).Token))
 		_, err := do(t, c, "GET", reg.URL+"/v2/team/app/manifests/v1")
 		require.NoError(t, err)
 		reqs := reg.requests()
 		require.Len(t, reqs, 4)
-		assert.Equal(t, "Bearer "+tokenPrefix+"1", reqs[2].Authorization, "sent up front")
-		assert.Equal(t, "Bearer "+tokenPrefix+"2", reqs[3].Authorization)
+		assert.Equal(t, "Bearer "+reg.grant(t, 0).Token, reqs[2].Authorization, "sent up front")
+		assert.Equal(t, "Bearer "+reg.grant(t, 1).Token, reqs[3].Authorization)
 	})
 }
 
 func TestRegistryDeniedIsForbidden(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
-	reg.authorized = func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
-	}
-	_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/app/manifests/v1")
+	reg := newMockRegistry(t) // testUser may pull team/readonly, not push it
+	_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/readonly/manifests/v1")
 	var fe *ForbiddenError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, []RegistryError{{Code: "DENIED", Message: "requested access to the resource is denied"}}, fe.RegistryErrors())
 	assert.Equal(t, 2, reg.count(), "403 is final: no token fetch, no retry")
-	assert.Len(t, realm.seen(), 1)
+	assert.Len(t, reg.seen(), 1)
 }
 
 func TestRegistryErrorsRedactWhatTheServersEcho(t *testing.T) {
 	t.Run("a 403's registry error echoing the token", func(t *testing.T) {
-		realm := newTestRealm(t)
-		reg := newTestRegistry(t, realm)
-		reg.authorized = func(w http.ResponseWriter, r *http.Request) {
+		reg := newMockRegistry(t)
+		reg.registryFault = func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Header.Get("Authorization") == "" {
+				return false
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			msg, _ := json.Marshal("token " + r.Header.Get("Authorization") + " may not push")
 			fmt.Fprintf(w, `{"errors":[{"code":"DENIED","message":%s}]}`, msg)
+			return true
 		}
 		_, err := do(t, registryClient(reg, Registry(testUser, testPassword)), "PUT", reg.URL+"/v2/team/app/manifests/v1")
 		var fe *ForbiddenError
 		require.ErrorAs(t, err, &fe)
 		assertNoSecret(t, "the text", err.Error())
 		assertNoSecret(t, "the text", fmt.Sprintf("%#v", *fe))
+		token := reg.grant(t, 0).Token
+		assert.NotContains(t, err.Error(), token)
+		assert.NotContains(t, fmt.Sprintf("%#v", *fe), token)
 		assert.True(t, strings.HasSuffix(err.Error(), "registry error DENIED: token Bearer [redacted] may not push"), "the message is kept")
 	})
 	t.Run("a realm's malformed response echoing the password", func(t *testing.T) {
@@ -776,23 +777,30 @@ func TestRegistryRealmPolicy(t *testing.T) {
 }
 
 func TestRegistryRealmRedirects(t *testing.T) {
-	elsewhere := newTestRealm(t) // another origin: tokens from it are good
+	reg := newMockRegistry(t)         // library/alpine is public: the password is not needed
+	elsewhere := frontOf(t, reg.mock) // another origin: tokens from its realm are good
+	// The realm the registry names redirects to elsewhere's, or, in loop,
+	// to a realm that redirects to itself.
 	var redirects atomic.Int32
-	realm := newTestRealm(t)
-	realm.override = func(w http.ResponseWriter, r *http.Request) {
+	var inLoop atomic.Bool
+	var loop *httptest.Server
+	loop = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		redirects.Add(1)
-		http.Redirect(w, r, elsewhere.URL()+"?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
-	}
-	reg := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		if tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); elsewhere.granted(tok, "repository:team/app", "pull") {
-			io.WriteString(w, "ok")
+		http.Redirect(w, r, loop.URL+"/token", http.StatusFound)
+	}))
+	t.Cleanup(loop.Close)
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirects.Add(1)
+		if inLoop.Load() {
+			http.Redirect(w, r, loop.URL+"/token", http.StatusFound)
 			return
 		}
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service=%q,scope="repository:team/app:pull"`, realm.URL(), testService))
-		w.WriteHeader(http.StatusUnauthorized)
-	})
+		http.Redirect(w, r, elsewhere.realmURL()+"?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(realm.Close)
+	reg.realm = realm.URL + "/token"
 	pull := func(creds Credentials) error {
-		_, err := get(t, clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL, realm.Server.URL}}), reg.URL+"/v2/team/app/manifests/v1")
+		_, err := get(t, clientFor(&Transport{Credentials: creds, Origins: []string{reg.URL, realm.URL}}), reg.URL+"/v2/library/alpine/manifests/v1")
 		return err
 	}
 
@@ -801,7 +809,7 @@ func TestRegistryRealmRedirects(t *testing.T) {
 		fetches := elsewhere.seen()
 		require.Len(t, fetches, 1)
 		assert.Empty(t, fetches[0].Authorization)
-		assert.Equal(t, []string{"repository:team/app:pull"}, fetches[0].Values["scope"])
+		assert.Equal(t, []string{"repository:library/alpine:pull"}, fetches[0].Values["scope"])
 	})
 	t.Run("POST to another origin: refused", func(t *testing.T) {
 		err := pull(RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true}))
@@ -810,12 +818,7 @@ func TestRegistryRealmRedirects(t *testing.T) {
 		assert.Len(t, elsewhere.seen(), 1, "the form never reached the other origin")
 	})
 	t.Run("a redirect loop ends", func(t *testing.T) {
-		loop := newTestRealm(t)
-		loop.override = func(w http.ResponseWriter, r *http.Request) {
-			redirects.Add(1)
-			http.Redirect(w, r, loop.URL(), http.StatusFound)
-		}
-		realm.override = loop.override
+		inLoop.Store(true)
 		redirects.Store(0)
 		require.ErrorIs(t, pull(Registry("", "")), ErrRealmNotAllowed)
 		assert.Equal(t, int32(maxRealmRedirects+1), redirects.Load())
@@ -878,8 +881,9 @@ func TestParseScopes(t *testing.T) {
 }
 
 func TestRegistryPasswordGoesOnlyToABoundRealm(t *testing.T) {
-	realm := newTestRealm(t)
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
+	realm := frontOf(t, reg.mock)
+	reg.realm = realm.realmURL()
 	// The registry is bound, its realm (another origin) is not.
 	c := clientFor(&Transport{Credentials: Registry(testUser, testPassword), Origins: []string{reg.URL}})
 	_, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1")
@@ -889,21 +893,21 @@ func TestRegistryPasswordGoesOnlyToABoundRealm(t *testing.T) {
 
 	// Anonymous credentials carry no secret: an unbound realm may serve them.
 	c = clientFor(&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}})
-	resp, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1")
+	resp, err := get(t, c, reg.URL+"/v2/library/alpine/manifests/v1")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Len(t, realm.seen(), 1)
 }
 
 func TestRegistryRealmErrorsNeverEchoARotatedRefreshToken(t *testing.T) {
-	const rotated = "ROTATED-REFRESH-SENTINEL-42"
-	realm := newTestRealm(t)
-	realm.refreshToken = rotated
-	reg := newTestRegistry(t, realm)
+	reg := newMockRegistry(t)
 	c := registryClient(reg, RegistryWithOptions(testUser, testPassword, RegistryOptions{PasswordGrant: true}))
 	_, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1") // the realm hands out the refresh token
 	require.NoError(t, err)
+	rotated := reg.grant(t, 0).RefreshToken
+	require.NotEmpty(t, rotated)
 
-	realm.override = func(w http.ResponseWriter, r *http.Request) {
+	reg.realmFault = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"error":"invalid_grant","error_description":"refresh token `+rotated+` revoked\nFAKE LOG LINE"}`)

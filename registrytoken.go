@@ -21,7 +21,7 @@ import (
 // distribution spec describe the protocol.
 
 // MaxTokenResponse is how much of a token realm's response is read; a larger
-// response is refused with [ErrBadTokenResponse].
+// response is refused: a final [*TokenError] whose Err says so.
 const MaxTokenResponse = 1 << 20
 
 const (
@@ -268,13 +268,22 @@ type tokenResponse struct {
 	expiry       time.Time
 }
 
+// badTokenPrefix opens the text of every error of parseTokenResponse.
+const badTokenPrefix = "no usable token: "
+
+// badTokenResponse is an error of parseTokenResponse: the Err of a final
+// [*TokenError] saying what was wrong with a 200 answer.
+func badTokenResponse(format string, args ...any) error {
+	return fmt.Errorf(badTokenPrefix+format, args...)
+}
+
 // parseTokenResponse reads a realm's JSON answer (token.md): token or
 // access_token (equivalent; access_token wins, as in Docker), expires_in in
 // seconds (60 when missing), issued_at (RFC 3339), refresh_token. Its errors
 // say what was wrong and never hold a token.
 func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 	if len(body) > MaxTokenResponse {
-		return nil, fmt.Errorf("%w: the response is larger than %d bytes", ErrBadTokenResponse, MaxTokenResponse)
+		return nil, badTokenResponse("the response is larger than %d bytes", MaxTokenResponse)
 	}
 	var doc struct {
 		Token        string  `json:"token"`
@@ -289,11 +298,11 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return nil, fmt.Errorf("%w: the response is not JSON (syntax error at byte %d)", ErrBadTokenResponse, se.Offset)
+			return nil, badTokenResponse("the response is not JSON (syntax error at byte %d)", se.Offset)
 		case errors.As(err, &te):
-			return nil, fmt.Errorf("%w: the field %q is not a %s", ErrBadTokenResponse, te.Field, te.Type)
+			return nil, badTokenResponse("the field %q is not a %s", te.Field, te.Type)
 		}
-		return nil, fmt.Errorf("%w: the response is not a JSON object", ErrBadTokenResponse)
+		return nil, badTokenResponse("the response is not a JSON object")
 	}
 	tok := doc.AccessToken
 	if tok == "" {
@@ -301,9 +310,9 @@ func parseTokenResponse(body []byte, now time.Time) (*tokenResponse, error) {
 	}
 	switch {
 	case tok == "":
-		return nil, fmt.Errorf("%w: the response has neither token nor access_token", ErrBadTokenResponse)
+		return nil, badTokenResponse("the response has neither token nor access_token")
 	case !isToken68(tok):
-		return nil, fmt.Errorf("%w: the token (%d bytes) is not a valid b64token (RFC 6750 §2.1)", ErrBadTokenResponse, len(tok))
+		return nil, badTokenResponse("the token (%d bytes) is not a valid b64token (RFC 6750 §2.1)", len(tok))
 	}
 	// A token lives at least minTokenLifetime, as token.md asks of realms
 	// and Docker's client assumes: a shorter one would be stale before the

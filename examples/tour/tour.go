@@ -165,22 +165,46 @@ func (e *env) run(sc scenario) result {
 	return r
 }
 
+// freshNonceAsked reports whether challenges refuse only the freshness of a
+// nonce: Digest stale=true (RFC 7616 §3.3), DPoP use_dpop_nonce (RFC 9449 §8).
+func freshNonceAsked(chs []reauth.Challenge) bool {
+	for _, c := range chs {
+		if strings.EqualFold(c.Params["stale"], "true") || c.Params["error"] == "use_dpop_nonce" {
+			return true
+		}
+	}
+	return false
+}
+
 // invariants checks, on every row, the invariants (DESIGN.md, invariants) that the
 // events and the server's log can show.
 func invariants(calls []call) []string {
 	var d []string
 	for i, c := range calls {
-		// Invariant 1: at most one retry per challenge kind per request.
-		// (NewClient's backoff retries are new requests, and never follow an
-		// auth failure, so they send no EventRetry.)
-		retries := map[bool]int{}
+		// Invariant 1 and the retry ceiling (DESIGN.md, Retry ceiling): per
+		// leg (401, 407), one challenge retry and at most one fresh-nonce
+		// retry, which answers a challenge that refused only the nonce
+		// (Digest stale=true, DPoP use_dpop_nonce). (NewClient's backoff
+		// retries are new requests, and never follow an auth failure, so
+		// they send no EventRetry.)
+		type legRetry struct{ proxy, nonce bool }
+		retries := map[legRetry]int{}
+		nonceOnly := map[bool]bool{} // per leg: the last challenge refused only the nonce
 		for _, ev := range c.events {
-			if ev.Kind == reauth.EventRetry {
-				retries[ev.Proxy]++
+			switch ev.Kind {
+			case reauth.EventChallenge:
+				nonceOnly[ev.Proxy] = freshNonceAsked(ev.Challenges)
+			case reauth.EventRetry:
+				retries[legRetry{ev.Proxy, nonceOnly[ev.Proxy]}]++
 			}
 		}
-		if retries[false] > 1 || retries[true] > 1 {
-			d = append(d, fmt.Sprintf("call %d: %d retries after 401 and %d after 407; invariant 1 allows one each", i+1, retries[false], retries[true]))
+		for _, proxy := range []bool{false, true} {
+			if n := retries[legRetry{proxy, false}]; n > 1 {
+				d = append(d, fmt.Sprintf("call %d: %d challenge retries after %d; the retry ceiling allows one", i+1, n, map[bool]int{false: 401, true: 407}[proxy]))
+			}
+			if n := retries[legRetry{proxy, true}]; n > 1 {
+				d = append(d, fmt.Sprintf("call %d: %d fresh-nonce retries after %d; the retry ceiling allows one", i+1, n, map[bool]int{false: 401, true: 407}[proxy]))
+			}
 		}
 		// Invariant 2: credentials refused are never sent again. Equal
 		// credentials give equal redacted strings in the server's log.

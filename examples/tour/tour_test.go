@@ -201,6 +201,18 @@ func TestTourChecksTheInvariantsOnEveryRow(t *testing.T) {
 	retriedTwice := []call{{events: []reauth.Event{{Kind: reauth.EventRetry}, {Kind: reauth.EventRetry}}}}
 	assert.Len(t, invariants(retriedTwice), 1, "invariant 1")
 
+	stale := reauth.Challenge{Scheme: "Digest", Params: map[string]string{"stale": "true"}}
+	challengeThenNonce := []call{{events: []reauth.Event{
+		{Kind: reauth.EventChallenge}, {Kind: reauth.EventRetry},
+		{Kind: reauth.EventChallenge, Challenges: []reauth.Challenge{stale}}, {Kind: reauth.EventRetry},
+	}}}
+	assert.Empty(t, invariants(challengeThenNonce), "a challenge retry, then a fresh-nonce retry: within the ceiling")
+	nonceTwice := []call{{events: []reauth.Event{
+		{Kind: reauth.EventChallenge, Challenges: []reauth.Challenge{stale}}, {Kind: reauth.EventRetry},
+		{Kind: reauth.EventChallenge, Challenges: []reauth.Challenge{stale}}, {Kind: reauth.EventRetry},
+	}}}
+	assert.Len(t, invariants(nonceTwice), 1, "two fresh-nonce retries on one leg")
+
 	proxyThenOrigin := []call{{
 		events: []reauth.Event{{Kind: reauth.EventRetry, Proxy: true}, {Kind: reauth.EventRetry}},
 		requests: []mockserver.Request{
