@@ -177,3 +177,7 @@ func (oc *originCache) remove(origin string) {
 		}
 	}
 }
+
+// parseKeychainURL parses a request URL for the keychains' tests and
+// helpers.
+func parseKeychainURL(s string) (*url.URL, error) { return url.Parse(s) }
