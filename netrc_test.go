@@ -26,7 +26,7 @@ var netrcCases = []struct {
 	{"keywords in any case", "MACHINE HOST LOGIN u PASSWORD p\n", "u:p"},
 	{"password before login", "machine HOST password p login u\n", "u:p"},
 	{"account skipped", "machine HOST account a login u password p\n", "u:p"},
-	{"quoted with escapes", "machine HOST login \"u s\" password \"p\\\"q\\\\r\\t\"\n", "u s:p\"q\\r\t"},
+	{"quoted with escapes", "machine HOST login \"u s\" password \"p\\\"q\\\\r\\x\"\n", "u s:p\"q\\rx"},
 	{"quoted host", "machine \"HOST\" login u password p\n", "u:p"},
 	{"byte after a closing quote skipped", "machine HOST login \"u\"p password q\n", "u:q"},
 	{"first matching machine wins", "machine HOST login u password p\nmachine HOST login v password q\n", "u:p"},
