@@ -32,8 +32,10 @@ const (
 // prints URL prefixes and the header fields for them). Before the first
 // request the commands run with no arguments; after a 4xx they run again
 // with the request URL as an argument and the response on stdin, and "git
-// credential fill" runs for the URL (then "git credential approve" or
-// "reject" after the response to the retry). The header fields for the
+// credential fill" runs for the URL; "git credential approve" runs when a
+// request with those credentials succeeds, "reject" when they are refused
+// on a later request (the Transport does not yet report the refusal of the
+// retry itself). The header fields for the
 // longest matching URL prefix are sent, only to URLs under that prefix, and
 // only over https.
 //
@@ -88,14 +90,21 @@ type goauthEngine struct {
 	initOnce sync.Once
 	mu       sync.Mutex
 	prefixes map[string]http.Header
-	git      map[string][]byte // "git credential fill" output per Authorization sent
+	git      map[string]gitFilled // per Authorization value filled by git
+}
+
+// gitFilled is a "git credential fill" answer, kept to report back with
+// approve or reject in the same directory.
+type gitFilled struct {
+	dir string
+	out []byte
 }
 
 // netrcEntry is a complete machine entry, as the go command reads it.
 type netrcEntry struct{ machine, login, password string }
 
 func parseGOAUTH(spec string) (*goauthEngine, error) {
-	e := &goauthEngine{timeout: helperTimeout, prefixes: map[string]http.Header{}, git: map[string][]byte{}}
+	e := &goauthEngine{timeout: helperTimeout, prefixes: map[string]http.Header{}, git: map[string]gitFilled{}}
 	e.netrc = goNetrcEntries
 	parts := strings.Split(spec, ";")
 	for i, p := range parts {
@@ -406,7 +415,7 @@ func (e *goauthEngine) gitFill(ctx context.Context, dir, rawURL string) error {
 	if len(e.git) >= maxCachedOrigins {
 		clear(e.git)
 	}
-	e.git[value] = out
+	e.git[value] = gitFilled{dir: dir, out: out}
 	e.mu.Unlock()
 	return nil
 }
@@ -447,7 +456,7 @@ func parseGitCredential(out []byte) (prefix, username, password string) {
 // that gave value, once; errors are ignored, as the go command ignores them.
 func (e *goauthEngine) gitReport(ctx context.Context, value string, ok bool) {
 	e.mu.Lock()
-	out, found := e.git[value]
+	filled, found := e.git[value]
 	delete(e.git, value)
 	e.mu.Unlock()
 	if !found {
@@ -457,14 +466,7 @@ func (e *goauthEngine) gitReport(ctx context.Context, value string, ok bool) {
 	if ok {
 		action = "approve"
 	}
-	dir := ""
-	for _, s := range e.steps {
-		if s.kind == "git" {
-			dir = s.args[0]
-			break
-		}
-	}
-	_, _ = runHelper(ctx, e.timeout, dir, out, "git", "credential", action)
+	_, _ = runHelper(ctx, e.timeout, filled.dir, filled.out, "git", "credential", action)
 }
 
 // runHelper runs name with args in dir (the current directory when ""),
@@ -541,7 +543,9 @@ func (c *goauthCredentials) Authorization(r *AuthRequest) (string, error) {
 	}
 	// As in the go command, a step that fails before the first request
 	// leaves the others' fields; only the run after a refusal reports.
-	c.e.initOnce.Do(func() { _ = c.e.run(r.Request.Context(), "", nil) })
+	// The run is shared by every request, so one caller's cancellation must
+	// not cut it short; the helper timeout bounds it.
+	c.e.initOnce.Do(func() { _ = c.e.run(context.WithoutCancel(r.Request.Context()), "", nil) })
 	return goauthAuthorization(c.e.lookup(r.Request.URL))
 }
 

@@ -39,7 +39,7 @@ const (
 //
 // The credentials are [Basic], sent up front ([Preemptive]) as curl and the
 // go command send them, and so only over https or to loopback (DESIGN.md,
-// invariant 4). A file curl would stop at (an unclosed quote) is an error
+// Plain http). A file curl would stop at (an unclosed quote) is an error
 // naming the file and line, never its text.
 func NetrcKeychain(path string) (Keychain, error) {
 	explicit := path != ""
