@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Debian's docker-registry (distribution 2.8) with htpasswd auth, for the
-# DockerKeychain integration test (keychain_docker_integration_test.go).
+# keychain integration tests (keychain_*integration_test.go).
 #
-#   docker-registry.sh install     apt-get docker-registry, apache2-utils (htpasswd),
-#                                  golang-docker-credential-helpers, pass (root, Debian 12)
+#   docker-registry.sh install     apt-get what the keychain integration tests run against
+#                                  when missing: docker-registry, apache2-utils (htpasswd),
+#                                  golang-docker-credential-helpers, pass, gnupg, curl, git
+#                                  (root, Debian 12)
 #   docker-registry.sh start DIR   write config, htpasswd and a Docker config.json into DIR,
 #                                  start the registry on 127.0.0.1, write DIR/env
 #   docker-registry.sh stop DIR    stop the registry started from DIR (by its pid file)
@@ -29,6 +31,9 @@ install() {
   command -v htpasswd >/dev/null || need+=(apache2-utils)
   command -v docker-credential-pass >/dev/null || need+=(golang-docker-credential-helpers)
   command -v pass >/dev/null || need+=(pass)
+  command -v gpg >/dev/null || need+=(gnupg)
+  command -v curl >/dev/null || need+=(curl)
+  command -v git >/dev/null || need+=(git)
   [ ${#need[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}; run as root or apt-get install ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
