@@ -168,3 +168,16 @@ func TestGOAUTHNetrcAsTheGoCommand(t *testing.T) {
 		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
 	}
 }
+
+func TestGOAUTHEarlierEntryWins(t *testing.T) {
+	first, _ := goauthHelper(t, "https://h/\n\nAuthorization: Bearer first\n\n", "")
+	second, _ := goauthHelper(t, "https://h/\n\nAuthorization: Bearer second\n\nhttps://h/only2/\n\nAuthorization: Bearer only2\n\n", "")
+	e, err := parseGOAUTH(first + ";" + second)
+	require.NoError(t, err)
+	require.NoError(t, e.run(context.Background(), "", nil))
+	for u, want := range map[string]string{"https://h/x": "Bearer first", "https://h/only2/x": "Bearer only2"} {
+		p, err := parseKeychainURL(u)
+		require.NoError(t, err)
+		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
+	}
+}
