@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -180,4 +181,14 @@ func TestGOAUTHEarlierEntryWins(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
 	}
+}
+
+func TestGOAUTHHelperTimeout(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "helper")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o700))
+	e, err := parseGOAUTH(script)
+	require.NoError(t, err)
+	e.timeout = 100 * time.Millisecond
+	err = e.run(context.Background(), "", nil)
+	assert.ErrorContains(t, err, "did not finish within 100ms")
 }
