@@ -493,7 +493,7 @@ func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr err
 	if err := x.req.Context().Err(); err != nil {
 		return nil, err
 	}
-	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Header: resp.Header, Allowed: left})
+	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Proto: resp.Proto, Challenges: chs, Header: resp.Header, Allowed: left})
 	switch {
 	case err != nil:
 		return nil, err

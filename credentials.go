@@ -364,6 +364,7 @@ func (r *AuthRequest) settable(name string) error {
 // Refusal is a 401 (407 on the proxy leg) that refused an attempt.
 type Refusal struct {
 	StatusCode int         // 401 or 407
+	Proto      string      // the refusing response's protocol, "HTTP/1.1" say
 	Challenges []Challenge // parsed once by the Transport; empty when the server sent none
 	// Header is the refusing response's header, for schemes that read more
 	// than the challenges (a DPoP-Nonce). Its body belongs to the Transport.

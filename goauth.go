@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,23 +21,18 @@ import (
 // list of "off", "netrc", "git DIR" (an absolute directory to run "git
 // credential fill" in) and commands (a program and its arguments, which
 // prints URL prefixes and the header fields for them). Before the first
-// request the commands run with no arguments; after a 4xx they run again
-// with the request URL as an argument and the response on stdin, and "git
-// credential fill" runs for the URL; "git credential approve" runs when a
-// request with those credentials succeeds, "reject" when they are refused
-// on a later request (the Transport does not yet report the refusal of the
-// retry itself). The header fields for the
-// longest matching URL prefix are sent, only to URLs under that prefix, and
-// only over https.
+// request the commands run with no arguments; after a 401 they run again,
+// once per request, with the request URL as an argument and the response
+// (status line, header fields) on stdin, and "git credential fill" runs for
+// the URL; the request is retried if that gives other fields. "git
+// credential approve" runs when a request with git's credentials succeeds,
+// "reject" when they are refused. Every header field of the longest
+// matching URL prefix is sent (but those no credentials may set, see
+// [AuthRequest.Set]), only to URLs under that prefix, and only over https.
 //
 // Every helper runs with a timeout of 30 s and at most 1 MiB of output; its
 // stderr is discarded (it may hold a secret), so errors say only how it
 // failed.
-//
-// Until the Credentials seam carries several header fields, the
-// Credentials this keychain resolves send only the Authorization field: a
-// prefix whose fields include others fails the request with an error naming
-// the field.
 func GOAUTHKeychain(spec string) (Keychain, error) {
 	e, err := parseGOAUTH(spec)
 	if err != nil {
@@ -460,57 +455,86 @@ func (e *goauthEngine) gitReport(ctx context.Context, value string, ok bool) {
 	_, _ = runHelper(ctx, e.timeout, filled.dir, filled.out, "git", "credential", action)
 }
 
-// goauthCredentials send the Authorization field GOAUTH gives for the
-// request's URL.
+// goauthCredentials send the header fields GOAUTH gives for the longest
+// prefix of the request's URL. r.State holds the fields set on the attempt
+// (a stored header, never modified once stored).
 type goauthCredentials struct{ e *goauthEngine }
 
-func (c *goauthCredentials) Authorization(r *AuthRequest) (string, error) {
-	if r.Proxy != nil {
-		return "", nil
+// Authorize sets every field of the longest matching prefix. The commands
+// run before the first request of any: as in the go command, a step that
+// fails then leaves the others' fields, and only the run after a refusal
+// reports. That first run is shared by every request, so one caller's
+// cancellation must not cut it short; the helper timeout bounds it.
+func (c *goauthCredentials) Authorize(r *AuthRequest) error {
+	if r.Proxy() != nil {
+		return nil
 	}
-	// As in the go command, a step that fails before the first request
-	// leaves the others' fields; only the run after a refusal reports.
-	// The run is shared by every request, so one caller's cancellation must
-	// not cut it short; the helper timeout bounds it.
-	c.e.initOnce.Do(func() { _ = c.e.run(context.WithoutCancel(r.Request.Context()), "", nil) })
-	return goauthAuthorization(c.e.lookup(r.Request.URL))
+	c.e.initOnce.Do(func() { _ = c.e.run(context.WithoutCancel(r.Context()), "", nil) })
+	h := c.e.lookup(r.Request().URL)
+	for k, v := range h {
+		r.Set(k, strings.Join(v, ", "))
+	}
+	r.State = h
+	return nil
 }
 
-// Answer runs the steps again for the URL with the refusal on stdin, as the
-// go command does after a 4xx.
-func (c *goauthCredentials) Answer(r *AuthRequest, refusal *Refusal) (string, error) {
-	if r.Proxy != nil {
-		return "", nil
+// Refused tells git that the credentials it filled were refused, then runs
+// the steps again, once per request, with the URL and the refusal on stdin,
+// as the go command does after a 4xx. It asks for a retry only when that
+// gives other fields for the URL.
+//
+// git learns of every refusal here: the seam calls Refused while the leg has
+// retries left, and GOAUTH asks only for RetryChallenge, so RetryNonce is
+// always left and each 401 that refuses GOAUTH's fields reaches Refused. A
+// refused set of fields is never sent again in the request (DESIGN.md,
+// invariant 2), so rejecting it at once loses nothing.
+func (c *goauthCredentials) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
+	if r.Proxy() != nil {
+		return 0, nil
 	}
-	if refusal.Sent != "" {
-		c.e.gitReport(r.Request.Context(), refusal.Sent, false)
+	sent, _ := r.State.(http.Header)
+	if v := sent.Get("Authorization"); v != "" {
+		c.e.gitReport(r.Context(), v, false)
 	}
-	resp := goauthResponse("HTTP/1.1", refusal.StatusCode, refusal.Header)
-	if err := c.e.run(r.Request.Context(), r.Request.URL.String(), resp); err != nil {
-		if v, _ := goauthAuthorization(c.e.lookup(r.Request.URL)); v == "" {
-			return "", fmt.Errorf("%w: %s", ErrNoCredentials, strings.TrimPrefix(err.Error(), "reauth: "))
-		}
+	if ref.Allowed&RetryChallenge == 0 {
+		return 0, nil
 	}
-	return goauthAuthorization(c.e.lookup(r.Request.URL))
+	u := r.Request().URL
+	proto := ref.Proto
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	err := c.e.run(r.Context(), u.String(), goauthResponse(proto, ref.StatusCode, ref.Header))
+	now := c.e.lookup(u)
+	if len(now) == 0 && err != nil {
+		return 0, fmt.Errorf("%w: %s", ErrNoCredentials, strings.TrimPrefix(err.Error(), "reauth: "))
+	}
+	if len(now) == 0 || sameHeader(now, sent) {
+		return 0, nil
+	}
+	return RetryChallenge, nil
 }
 
-// Observe reports to git whether the credentials it filled were taken.
-func (c *goauthCredentials) Observe(r *AuthRequest, sent string, resp *http.Response) error {
-	if resp.StatusCode == http.StatusUnauthorized {
-		c.e.gitReport(r.Request.Context(), sent, false)
-	} else if resp.StatusCode < 400 {
-		c.e.gitReport(r.Request.Context(), sent, true)
+// Observe tells git that the credentials it filled were taken.
+func (c *goauthCredentials) Observe(r *AuthRequest, resp *http.Response) error {
+	if r.Proxy() != nil {
+		return nil
+	}
+	if sent, _ := r.State.(http.Header); resp.StatusCode < 400 && sent.Get("Authorization") != "" {
+		c.e.gitReport(r.Context(), sent.Get("Authorization"), true)
 	}
 	return nil
 }
 
-// goauthAuthorization is the Authorization field of h; other fields cannot
-// be sent through today's Credentials.
-func goauthAuthorization(h http.Header) (string, error) {
-	for k := range h {
-		if textproto.CanonicalMIMEHeaderKey(k) != "Authorization" {
-			return "", fmt.Errorf("%w: GOAUTH gives the field %s, which reauth cannot send yet (only Authorization)", ErrMalformedCredentials, k)
+// sameHeader reports whether a and b hold the same fields and values.
+func sameHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
 		}
 	}
-	return h.Get("Authorization"), nil
+	return true
 }
