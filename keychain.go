@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -181,3 +182,48 @@ func (oc *originCache) remove(origin string) {
 // parseKeychainURL parses a request URL for the keychains' tests and
 // helpers.
 func parseKeychainURL(s string) (*url.URL, error) { return url.Parse(s) }
+
+// keychainBinding is what a Transport's Keychain resolved for the origin of
+// one request: the credentials, bound to that origin alone.
+type keychainBinding struct {
+	c      Credentials
+	origin origin
+	key    string // the origin as Resolve was given it
+	id     uint64 // the resolution, for forget
+	cache  *originCache
+}
+
+// bind resolves the credentials for req's origin; nil when the keychain has
+// none, or req's URL is not an http(s) origin.
+func (oc *originCache) bind(req *http.Request) (*keychainBinding, error) {
+	u := req.URL
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil
+	}
+	key := canonicalOrigin(u)
+	c, id, err := oc.get(req.Context(), key)
+	if err != nil {
+		return nil, &KeychainError{Origin: key, Err: err}
+	}
+	if c == nil {
+		return nil, nil
+	}
+	return &keychainBinding{c: c, origin: originOf(u), key: key, id: id, cache: oc}, nil
+}
+
+// forget makes the next request to the origin resolve again.
+func (b *keychainBinding) forget() { b.cache.forget(b.key, b.id) }
+
+// KeychainError is a Transport.Keychain that failed to resolve the
+// credentials of a request's origin (a broken file, a helper that failed):
+// the request is not sent. Err says what failed, never a secret.
+type KeychainError struct {
+	Origin string // "scheme://host:port"
+	Err    error
+}
+
+func (e *KeychainError) Error() string {
+	return fmt.Sprintf("reauth: Transport.Keychain for %s: %s", e.Origin, strings.TrimPrefix(e.Err.Error(), "reauth: "))
+}
+
+func (e *KeychainError) Unwrap() error { return e.Err }
