@@ -85,7 +85,8 @@ func TestDockerRegistryPullWithConfigOnly(t *testing.T) {
 	c, err := kc.Resolve(context.Background(), reg)
 	require.NoError(t, err)
 	require.NotNil(t, c, "config.json has the registry's login")
-	client := &http.Client{Transport: &Transport{Credentials: c, Origins: []string{reg}}}
+	// config.json alone: the Transport resolves the registry's login itself.
+	client := &http.Client{Transport: &Transport{Keychain: kc}}
 
 	do := func(method, path string, body []byte, contentType string, want int) *http.Response {
 		t.Helper()

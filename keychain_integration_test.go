@@ -91,11 +91,9 @@ func TestGOAUTHGitStore(t *testing.T) {
 		wantStore   bool   // the entry is still stored afterwards
 	}{
 		{"approved when taken", true, "get\nstore\n", true},
-		// Today's Credentials are not told that their retry was refused:
-		// reject runs when the same value is refused again, on the next
-		// request (the seam is to report it after the final response);
-		// the answer to that refusal asks git again, which has nothing.
-		{"rejected when refused", false, "get\nerase\nget\n", false},
+		// The retry that carried git's credentials is refused: reject
+		// runs in Refused, within the same request.
+		{"rejected when refused", false, "get\nerase\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -114,21 +112,18 @@ func TestGOAUTHGitStore(t *testing.T) {
 
 			kc, err := GOAUTHKeychain("git " + t.TempDir())
 			require.NoError(t, err)
-			c, err := kc.Resolve(context.Background(), srv.URL)
-			require.NoError(t, err)
-			client := &http.Client{Transport: &Transport{Base: srv.Client().Transport, Credentials: c, Origins: []string{srv.URL}}}
-			for range 2 {
-				resp, err := client.Get(srv.URL + "/repo.git/info/refs")
-				if err == nil {
-					resp.Body.Close()
-				}
-				if tc.accept {
-					break
-				}
+			client := &http.Client{Transport: &Transport{Base: srv.Client().Transport, Keychain: kc}}
+			resp, err := client.Get(srv.URL + "/repo.git/info/refs")
+			if tc.accept {
+				require.NoError(t, err)
+				resp.Body.Close()
+			} else {
+				var ue *UnauthorizedError
+				require.ErrorAs(t, err, &ue)
 			}
 
 			mu.Lock()
-			require.GreaterOrEqual(t, len(seen), 2)
+			require.Len(t, seen, 2)
 			assert.Equal(t, "", seen[0], "git runs only after a refusal, as in the go command")
 			assert.True(t, seen[1] == basicFieldValue("gu", "gp"), "the retry carries what git credential fill gave")
 			mu.Unlock()
@@ -246,9 +241,7 @@ func TestGOAUTHSameAsGoCommand(t *testing.T) {
 
 	kc, err := GOAUTHKeychain(helper)
 	require.NoError(t, err)
-	c, err := kc.Resolve(context.Background(), p.srv.URL)
-	require.NoError(t, err)
-	client := &http.Client{Transport: &Transport{Base: p.srv.Client().Transport, Credentials: c, Origins: []string{p.srv.URL}}}
+	client := &http.Client{Transport: &Transport{Base: p.srv.Client().Transport, Keychain: kc}}
 	// The same requests, in the go command's order, each sent once.
 	var paths []string
 	for _, r := range byGo {
