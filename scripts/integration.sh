@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # reauth's integration tests against real Apache httpd, nginx, panva's
-# oidc-provider, Debian's docker-registry (npm ci into integration/oidc): installs the servers if needed (Debian, as root), starts them on 127.0.0.1 in a
+# oidc-provider (npm ci into integration/oidc) and Debian's docker-registry:
+# installs the servers if needed (Debian, as root), starts them on 127.0.0.1 in a
 # temporary directory, runs ./integration/... with the race detector, and
 # stops the servers whatever happens. Extra arguments go to `go test`
 # (e.g. -run Digest -v).
