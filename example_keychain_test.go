@@ -1,7 +1,6 @@
 package reauth_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,10 @@ import (
 	"github.com/reauth/reauth"
 )
 
-// Credentials from a .netrc file, resolved for the one origin a client
-// talks to. NetrcKeychain("") reads $NETRC or ~/.netrc, as curl and the go
-// command do; a temporary file stands in for it here.
+// Credentials from a .netrc file, per origin: Transport.Keychain resolves
+// them for each origin a request goes to, once, and sends them to that
+// origin only. NetrcKeychain("") reads $NETRC or ~/.netrc, as curl and the
+// go command do; a temporary file stands in for it here.
 func ExampleNetrcKeychain() {
 	api := exampleAPI()
 	defer api.Close()
@@ -27,12 +27,7 @@ func ExampleNetrcKeychain() {
 		fmt.Println(err)
 		return
 	}
-	creds, err := kc.Resolve(context.Background(), api.URL)
-	if err != nil || creds == nil {
-		fmt.Println("no login for", api.URL, err)
-		return
-	}
-	client := &http.Client{Transport: &reauth.Transport{Credentials: creds, Origins: []string{api.URL}}}
+	client := &http.Client{Transport: &reauth.Transport{Keychain: kc}}
 	resp, err := client.Get(api.URL + "/hello")
 	if err != nil {
 		fmt.Println(err)
@@ -44,17 +39,22 @@ func ExampleNetrcKeychain() {
 	// Output: 200 hello, alice
 }
 
-// Ask the go command's GOAUTH helpers first, then Docker's config.json: the
-// first keychain that has credentials for an origin gives them.
+// The credentials a user keeps for the go command and for Docker, per
+// origin: the first keychain that has credentials for an origin gives them,
+// and only that origin gets them.
 func ExampleKeychains() {
-	var keychains []reauth.Keychain
-	if kc, err := reauth.GOAUTHKeychain("netrc"); err == nil {
-		keychains = append(keychains, kc)
+	goauth, err := reauth.GOAUTHKeychain(os.Getenv("GOAUTH"))
+	if err != nil {
+		fmt.Println(err) // a malformed GOAUTH, named
+		return
 	}
-	if kc, err := reauth.DockerKeychain(""); err == nil {
-		keychains = append(keychains, kc)
+	docker, err := reauth.DockerKeychain("") // $DOCKER_CONFIG, else ~/.docker
+	if err != nil {
+		fmt.Println(err) // a config.json that does not parse, with its line
+		return
 	}
-	kc := reauth.Keychains(keychains...)
-	_, err := kc.Resolve(context.Background(), "https://registry.example.com")
-	fmt.Println(err)
+	client := &http.Client{Transport: &reauth.Transport{
+		Keychain: reauth.Keychains(goauth, docker),
+	}}
+	_ = client // client.Get("https://registry.example.com/v2/"), …
 }

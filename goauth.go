@@ -30,10 +30,15 @@ import (
 // matching URL prefix is sent (but those no credentials may set, see
 // [AuthRequest.Set]), only to URLs under that prefix, and only over https.
 //
+// An empty spec (GOAUTH unset) means "netrc", as for the go command.
+//
 // Every helper runs with a timeout of 30 s and at most 1 MiB of output; its
 // stderr is discarded (it may hold a secret), so errors say only how it
 // failed.
 func GOAUTHKeychain(spec string) (Keychain, error) {
+	if strings.TrimSpace(spec) == "" {
+		spec = "netrc" // the go command's default
+	}
 	e, err := parseGOAUTH(spec)
 	if err != nil {
 		return nil, err
