@@ -192,3 +192,15 @@ func TestGOAUTHHelperTimeout(t *testing.T) {
 	err = e.run(context.Background(), "", nil)
 	assert.ErrorContains(t, err, "did not finish within 100ms")
 }
+
+// GOAUTH unset is the go command's default, netrc.
+func TestGOAUTHUnsetMeansNetrc(t *testing.T) {
+	t.Setenv("NETRC", writeNetrc(t, "machine h login u password p\n"))
+	kc, err := GOAUTHKeychain(" ")
+	require.NoError(t, err)
+	e := kc.(*goauthKeychain).e
+	require.NoError(t, e.run(context.Background(), "", nil))
+	u, err := parseKeychainURL("https://h/m")
+	require.NoError(t, err)
+	assert.True(t, e.lookup(u).Get("Authorization") == basicFieldValue("u", "p"), "the netrc login") // value not printed
+}
