@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,4 +237,31 @@ func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u
+}
+
+// After a refusal the command runs again with the URL and the response as
+// received (its real protocol); fields that did not change are not sent
+// again: the refusal is final after one request.
+func TestKeychainGOAUTHRefusalRerunsTheCommand(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="x"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	same := srv.URL + "/\n\nAuthorization: Bearer same\nX-Token: two\n\n"
+	cmd, log := goauthHelper(t, same, same)
+	kc, err := GOAUTHKeychain(cmd)
+	require.NoError(t, err)
+	c := &http.Client{Transport: &Transport{Base: srv.Client().Transport, Keychain: kc}}
+	_, err = c.Get(srv.URL + "/mod")
+	var ue *UnauthorizedError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, int32(1), calls.Load(), "the same fields are not sent again")
+	got, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "call args=1:"+srv.URL+"/mod\nHTTP/2.0 401 Unauthorized\n")
 }
