@@ -219,11 +219,13 @@ func (b *keychainBinding) forget() { b.cache.forget(b.key, b.id) }
 // the request is not sent. Err says what failed, never a secret.
 type KeychainError struct {
 	Origin string // "scheme://host:port"
-	Err    error
+	Err    error  // what failed
 }
 
+// Error names the origin and what failed.
 func (e *KeychainError) Error() string {
 	return fmt.Sprintf("reauth: Transport.Keychain for %s: %s", e.Origin, strings.TrimPrefix(e.Err.Error(), "reauth: "))
 }
 
+// Unwrap returns Err.
 func (e *KeychainError) Unwrap() error { return e.Err }
