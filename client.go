@@ -82,6 +82,15 @@ type Transport struct {
 	// RoundTrip fails with [ErrProxyUnknown]), and the CONNECT is the Base's
 	// business: call ConfigureProxy on the http.Transport it wraps.
 	ProxyCredentials Credentials
+	// Keychain gives credentials per origin, for origins not in Origins: a
+	// request to such an origin is sent with what Keychain resolves for it
+	// (resolved once per origin and kept, resolved again after a refusal),
+	// and those credentials go to that origin only: never to another
+	// origin, a redirect's target, or a proxy. A Keychain that has nothing
+	// for the origin leaves the request untouched; one that fails fails the
+	// request with a [*KeychainError]. See [NetrcKeychain],
+	// [GOAUTHKeychain], [DockerKeychain] and [Keychains].
+	Keychain Keychain
 	// Proxy chooses the proxy of each request, as http.Transport.Proxy does.
 	// It is asked at most once per request. When Base is an *http.Transport
 	// (or nil) and reauth needs the answer (ProxyCredentials, plain-http
@@ -137,9 +146,11 @@ type transportConfig struct {
 	// is used as it is.
 	clone   *http.Transport
 	origins *originSet
-	proxy   func(*http.Request) (*url.URL, error)
-	maxBuf  int64 // what a body without GetBody may be buffered to; <0: never
-	maxBody int64 // what a body may be read to for signing (auth-int)
+	// keychain caches Keychain's resolutions per origin; nil without one.
+	keychain *originCache
+	proxy    func(*http.Request) (*url.URL, error)
+	maxBuf   int64 // what a body without GetBody may be buffered to; <0: never
+	maxBody  int64 // what a body may be read to for signing (auth-int)
 }
 
 func (t *Transport) config() (*transportConfig, error) {
@@ -152,6 +163,9 @@ func (t *Transport) config() (*transportConfig, error) {
 			c.maxBuf = DefaultMaxBufferedBody
 		}
 		c.maxBody = max(c.maxBuf, DefaultMaxBufferedBody)
+		if t.Keychain != nil {
+			c.keychain = newOriginCache(t.Keychain, 0)
+		}
 		switch {
 		case t.Credentials != nil && len(t.Origins) == 0:
 			t.err = ErrNoOrigins
@@ -207,6 +221,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("reauth: nil Request.URL")
 	}
 	bound := t.Credentials != nil && cfg.origins.contains(req.URL)
+	var kb *keychainBinding
+	if !bound && cfg.keychain != nil {
+		// An origin not in Origins: its own credentials, if the keychain
+		// has any (DESIGN.md, Keychains).
+		if kb, err = cfg.keychain.bind(req); err != nil {
+			closeRequestBody(req)
+			return nil, err
+		}
+		bound = kb != nil
+	}
 	hostOverride := bound && req.Host != "" && !strings.EqualFold(req.Host, req.URL.Host)
 	// The proxy a plain-http request goes through, asked once: only such a
 	// request can meet a forward proxy's 407, be sent on by one to another
@@ -257,7 +281,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		x.legs = append(x.legs, leg{ar: AuthRequest{onProxy: true, x: x}, caller: hasField(req.Header, "Proxy-Authorization")})
 	}
 	if bound {
-		x.legs = append(x.legs, leg{ar: AuthRequest{x: x}, caller: hasField(req.Header, "Authorization")})
+		ar := AuthRequest{x: x}
+		if kb != nil {
+			ar.ext = &authExt{kc: kb}
+		}
+		x.legs = append(x.legs, leg{ar: ar, caller: hasField(req.Header, "Authorization")})
 	}
 	return x.run()
 }
@@ -324,6 +352,9 @@ func sameFields(a, b []authField) bool {
 func (x *exchange) creds(l *leg) Credentials {
 	if l.ar.onProxy {
 		return x.t.ProxyCredentials
+	}
+	if l.ar.ext != nil && l.ar.ext.kc != nil {
+		return l.ar.ext.kc.c
 	}
 	return x.t.Credentials
 }
@@ -493,7 +524,7 @@ func (x *exchange) answer(l *leg, resp *http.Response, chs []Challenge, perr err
 	if err := x.req.Context().Err(); err != nil {
 		return nil, err
 	}
-	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Challenges: chs, Header: resp.Header, Allowed: left})
+	want, err := x.creds(l).Refused(&l.ar, &Refusal{StatusCode: resp.StatusCode, Proto: resp.Proto, Challenges: chs, Header: resp.Header, Allowed: left})
 	switch {
 	case err != nil:
 		return nil, err
@@ -578,6 +609,11 @@ func (x *exchange) final(resp *http.Response, l *leg, reason error, chs []Challe
 		fatal = reason // the credentials failed (token endpoint down, context done, …)
 	}
 	x.event(Event{Kind: EventGiveUp, StatusCode: resp.StatusCode, Proxy: l.ar.onProxy, Err: reason})
+	if l.ar.ext != nil && l.ar.ext.kc != nil {
+		// Refused for good: the next request to the origin asks the
+		// keychain again (a helper may have new credentials by then).
+		l.ar.ext.kc.forget()
+	}
 	if fatal != nil {
 		drainAndClose(resp.Body)
 		return nil, fatal

@@ -134,8 +134,9 @@ type authExt struct {
 	proxy   *url.URL
 	base    http.RoundTripper
 	more    []authField
-	err     error         // a field that may not be set, reported after Authorize
-	refused [][]authField // the sets refused on this leg of this request
+	err     error            // a field that may not be set, reported after Authorize
+	refused [][]authField    // the sets refused on this leg of this request
+	kc      *keychainBinding // the credentials a Transport.Keychain resolved for the origin leg
 }
 
 // authField is one header field a leg set on an attempt. proof: a value that
@@ -214,9 +215,14 @@ func (r *AuthRequest) Origin() Origin {
 }
 
 // Bound reports whether u's origin is one the Transport's credentials may
-// be sent to (Transport.Origins): Digest keeps a challenge's domain (RFC
+// be sent to (Transport.Origins; for credentials from Transport.Keychain,
+// the one origin they were resolved for): Digest keeps a challenge's domain (RFC
 // 7616 §3.3) within it, Registry its token realm.
 func (r *AuthRequest) Bound(u *url.URL) bool {
+	if r.ext != nil && r.ext.kc != nil {
+		// A keychain's credentials are bound to their origin only.
+		return originOf(u) == r.ext.kc.origin
+	}
 	return r.x != nil && r.x.t.cfg.origins.contains(u)
 }
 
@@ -364,6 +370,7 @@ func (r *AuthRequest) settable(name string) error {
 // Refusal is a 401 (407 on the proxy leg) that refused an attempt.
 type Refusal struct {
 	StatusCode int         // 401 or 407
+	Proto      string      // the refusing response's protocol, "HTTP/1.1" say
 	Challenges []Challenge // parsed once by the Transport; empty when the server sent none
 	// Header is the refusing response's header, for schemes that read more
 	// than the challenges (a DPoP-Nonce). Its body belongs to the Transport.

@@ -99,6 +99,8 @@ func (x *exchange) whyUnanswered(status int) error {
 		return fmt.Errorf("reauth: the request went through the %s proxy %s, where Proxy-Authorization would reach the origin", x.via.Scheme, redactURL(x.via))
 	}
 	switch {
+	case t.Keychain != nil && !x.t.cfg.origins.contains(u):
+		return fmt.Errorf("%w: Transport.Keychain has none for this origin", ErrNoCredentials)
 	case t.Credentials == nil:
 		return fmt.Errorf("%w: Transport.Credentials is nil; set Credentials and Origins to answer it", ErrNoCredentials)
 	case !x.t.cfg.origins.contains(u):

@@ -21,6 +21,8 @@ targets=(
   ".            FuzzOAuth2TokenResponse"
   ".            FuzzRegistryTokenRealm"
   ".            FuzzParseTokenResponse"
+  ".            FuzzNetrc"
+  ".            FuzzGOAUTHOutput"
   "./mockserver FuzzMockAuthorization"
   "./mockserver FuzzParseCredentials"
   "./mockserver FuzzDPoPProof"
