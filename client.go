@@ -174,7 +174,7 @@ func (t *Transport) config() (*transportConfig, error) {
 			t.err = ErrNoCredentialsForOrigins
 			return
 		}
-		if c.origins, t.err = parseOrigins(t.Origins); t.err != nil {
+		if c.origins, t.err = parseOrigins("Transport.Origins", t.Origins); t.err != nil {
 			return
 		}
 		ht, ok := c.base.(*http.Transport)

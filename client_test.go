@@ -417,7 +417,7 @@ func TestCredentialsGoOnlyToBoundOrigins(t *testing.T) {
 
 func mustOrigins(t *testing.T, raw ...string) *originSet {
 	t.Helper()
-	s, err := parseOrigins(raw)
+	s, err := parseOrigins("Transport.Origins", raw)
 	require.NoError(t, err)
 	return s
 }

@@ -21,6 +21,9 @@ const maxDockerConfig = 4 << 20
 // and the server URL its helpers are asked for.
 const dockerHubServer = "https://index.docker.io/v1/"
 
+// dockerHubRealm is the origin of Docker Hub's token realm.
+const dockerHubRealm = "https://auth.docker.io"
+
 // DockerKeychain returns a Keychain of the registry credentials in Docker's
 // config.json, read once, now: configDir's, or when it is empty
 // $DOCKER_CONFIG's, else ~/.docker's. A missing file is an empty keychain.
@@ -120,22 +123,26 @@ func (k *dockerKeychain) Resolve(ctx context.Context, origin string) (Credential
 	}
 	server := host
 	names := []string{host}
+	var opts RegistryOptions
 	if isDockerHub(host) {
 		server = dockerHubServer
 		names = []string{dockerHubServer, "index.docker.io", "docker.io", "registry-1.docker.io"}
+		// Docker Hub's registry names its token realm on another origin;
+		// the login may go there (and only there) besides the registry.
+		opts.RealmOrigins = []string{dockerHubRealm}
 	}
 	for _, n := range names {
 		if helper, ok := k.cfg.CredHelpers[n]; ok && helper != "" {
-			return k.fromHelper(ctx, helper, server)
+			return k.fromHelper(ctx, helper, server, opts)
 		}
 	}
 	if k.cfg.CredsStore != "" {
-		return k.fromHelper(ctx, k.cfg.CredsStore, server)
+		return k.fromHelper(ctx, k.cfg.CredsStore, server, opts)
 	}
 	for _, n := range names {
 		for key, a := range k.cfg.Auths {
 			if key == n || dockerHostOf(key) == n {
-				return a.credentials(k.path, key)
+				return a.credentials(k.path, key, opts)
 			}
 		}
 	}
@@ -159,7 +166,7 @@ func dockerHostOf(key string) string {
 	return host
 }
 
-func (a dockerAuth) credentials(path, key string) (Credentials, error) {
+func (a dockerAuth) credentials(path, key string, opts RegistryOptions) (Credentials, error) {
 	user, pass := a.Username, a.Password
 	if a.Auth != "" {
 		raw, err := base64.StdEncoding.DecodeString(a.Auth)
@@ -172,12 +179,13 @@ func (a dockerAuth) credentials(path, key string) (Credentials, error) {
 		}
 	}
 	if a.IdentityToken != "" {
-		return RegistryWithOptions(user, "", RegistryOptions{RefreshToken: a.IdentityToken}), nil
+		opts.RefreshToken = a.IdentityToken
+		return RegistryWithOptions(user, "", opts), nil
 	}
 	if user == "" && pass == "" {
 		return nil, nil
 	}
-	return Registry(user, pass), nil
+	return RegistryWithOptions(user, pass, opts), nil
 }
 
 // dockerHelperOutput is what docker-credential-* get prints.
@@ -188,7 +196,7 @@ type dockerHelperOutput struct {
 }
 
 // fromHelper runs docker-credential-name get for server.
-func (k *dockerKeychain) fromHelper(ctx context.Context, name, server string) (Credentials, error) {
+func (k *dockerKeychain) fromHelper(ctx context.Context, name, server string, opts RegistryOptions) (Credentials, error) {
 	if strings.ContainsAny(name, `/\`) {
 		return nil, fmt.Errorf("reauth: Docker config %s: credential helper name %q contains a path separator", k.path, name)
 	}
@@ -206,10 +214,11 @@ func (k *dockerKeychain) fromHelper(ctx context.Context, name, server string) (C
 		return nil, fmt.Errorf("reauth: %s get printed something other than the helper JSON", prog)
 	}
 	if o.Username == "<token>" {
-		return RegistryWithOptions("", "", RegistryOptions{RefreshToken: o.Secret}), nil
+		opts.RefreshToken = o.Secret
+		return RegistryWithOptions("", "", opts), nil
 	}
 	if o.Username == "" && o.Secret == "" {
 		return nil, nil
 	}
-	return Registry(o.Username, o.Secret), nil
+	return RegistryWithOptions(o.Username, o.Secret, opts), nil
 }

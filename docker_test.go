@@ -59,6 +59,16 @@ func TestDockerAuths(t *testing.T) {
 		u, p, r := registryLogin(t, c)
 		assert.True(t, [3]string{u, p, r} == want, "login for %s differs", origin) // values not printed
 	}
+	// Docker Hub's login may go to its token realm, auth.docker.io, and to
+	// no other realm; other registries' logins to their own origin only.
+	for origin, want := range map[string][]string{
+		"https://docker.io":   {dockerHubRealm},
+		"https://reg.example": nil,
+	} {
+		c, err := kc.Resolve(context.Background(), origin)
+		require.NoError(t, err)
+		assert.Equal(t, want, c.(*registryCredentials).opts.RealmOrigins, origin)
+	}
 	for _, origin := range []string{"https://reg.example:5000", "https://other.example", "https://empty.example", "http://localhost"} {
 		c, err := kc.Resolve(context.Background(), origin)
 		require.NoError(t, err, origin)

@@ -24,19 +24,21 @@ type originSet struct {
 	list []origin
 }
 
-func parseOrigins(raw []string) (*originSet, error) {
+// parseOrigins parses the origins of a setting; field names it in errors
+// ("Transport.Origins").
+func parseOrigins(field string, raw []string) (*originSet, error) {
 	s := &originSet{list: make([]origin, 0, len(raw))}
 	for i, r := range raw {
 		u, err := url.Parse(r)
 		if err != nil {
 			// The text is not echoed: a mistyped entry may hold userinfo.
-			return nil, fmt.Errorf("%w: Transport.Origins[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i)
+			return nil, fmt.Errorf("%w: %s[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, field, i)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, i, u.Redacted())
+			return nil, fmt.Errorf("%w: %s[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, field, i, u.Redacted())
 		}
 		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("%w: Transport.Origins[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", ErrConfig, i, redactURL(u))
+			return nil, fmt.Errorf("%w: %s[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", ErrConfig, field, i, redactURL(u))
 		}
 		s.list = append(s.list, origin{Scheme: u.Scheme, Host: strings.ToLower(u.Hostname()), Port: portOf(u)})
 	}

@@ -88,11 +88,20 @@ type RegistryOptions struct {
 	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock that token expiry is measured with. Nil means time.Now.
 	Now func() time.Time
+	// RealmOrigins lists origins ("scheme://host[:port]"), besides the
+	// registry's own and Transport.Origins, whose token realm may receive
+	// the password: Docker Hub's registry (registry-1.docker.io) names its
+	// realm on https://auth.docker.io. The realm policy (https, public
+	// addresses, the checked addresses only) still applies to them. A
+	// malformed entry fails the first challenge with an error matching
+	// ErrConfig.
+	RealmOrigins []string
 }
 
 // RegistryWithOptions is [Registry] with options.
 func RegistryWithOptions(username, password string, opts RegistryOptions) Credentials {
 	c := &registryCredentials{username: username, password: password, opts: opts}
+	c.realmOrigins, c.optsErr = parseOrigins("RegistryOptions.RealmOrigins", opts.RealmOrigins)
 	if username != "" || password != "" {
 		c.basic = Basic(username, password).(*basicCredentials)
 	}
@@ -125,6 +134,8 @@ type registryCredentials struct {
 	username, password string
 	basic              *basicCredentials // nil when anonymous
 	opts               RegistryOptions
+	realmOrigins       *originSet // opts.RealmOrigins, parsed
+	optsErr            error      // a malformed RealmOrigins entry
 	// fetches makes concurrent requests for the same token share one fetch
 	// (DESIGN.md, invariant 6).
 	fetches singleflight.Group
@@ -384,6 +395,9 @@ func (c *registryCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, 
 		}
 		return 0, nil
 	}
+	if c.optsErr != nil {
+		return 0, c.optsErr
+	}
 	tr := &tokenRequest{
 		registry: *r.Request().URL,
 		origin:   r.Origin(),
@@ -395,7 +409,7 @@ func (c *registryCredentials) Refused(r *AuthRequest, refusal *Refusal) (Retry, 
 		return 0, err
 	}
 	if u, err := url.Parse(tr.realm); err == nil {
-		tr.realmBound = originOf(u) == tr.origin || r.Bound(u)
+		tr.realmBound = originOf(u) == tr.origin || r.Bound(u) || c.realmOrigins.contains(u)
 	}
 	c.mu.Lock()
 	for i, s := range tr.scopes {
@@ -421,8 +435,9 @@ type tokenRequest struct {
 	origin         origin
 	realm, service string
 	scopes         []scope
-	// realmBound: the realm's origin is the registry's or in
-	// Transport.Origins, so the password or refresh token may go there.
+	// realmBound: the realm's origin is the registry's, in
+	// Transport.Origins or in RegistryOptions.RealmOrigins, so the password
+	// or refresh token may go there.
 	realmBound bool
 }
 

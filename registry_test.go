@@ -891,12 +891,26 @@ func TestRegistryPasswordGoesOnlyToABoundRealm(t *testing.T) {
 	assert.Contains(t, err.Error(), "Transport.Origins")
 	assert.Empty(t, realm.seen(), "nothing, least of all the password, went to the unbound realm")
 
-	// Anonymous credentials carry no secret: an unbound realm may serve them.
-	c = clientFor(&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}})
-	resp, err := get(t, c, reg.URL+"/v2/library/alpine/manifests/v1")
+	// RegistryOptions.RealmOrigins names the realm's origin: the password
+	// may go there (Docker Hub's auth.docker.io, say), and nowhere else.
+	c = clientFor(&Transport{Credentials: RegistryWithOptions(testUser, testPassword, RegistryOptions{RealmOrigins: []string{realm.URL}}), Origins: []string{reg.URL}})
+	resp, err := get(t, c, reg.URL+"/v2/team/app/manifests/v1")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Len(t, realm.seen(), 1)
+	require.Len(t, realm.seen(), 1, "the realm listed in RealmOrigins got the login")
+
+	_, err = get(t, clientFor(&Transport{Credentials: RegistryWithOptions(testUser, testPassword, RegistryOptions{RealmOrigins: []string{"https://user:pw@auth.example/x"}}), Origins: []string{reg.URL}}), reg.URL+"/v2/team/app/manifests/v1")
+	require.ErrorIs(t, err, ErrConfig, "a malformed RealmOrigins entry says so")
+	assert.Contains(t, err.Error(), "RegistryOptions.RealmOrigins[0]")
+	assert.NotContains(t, err.Error(), ":pw@")
+	assert.Len(t, realm.seen(), 1, "nothing more went to the realm")
+
+	// Anonymous credentials carry no secret: an unbound realm may serve them.
+	c = clientFor(&Transport{Credentials: Registry("", ""), Origins: []string{reg.URL}})
+	resp, err = get(t, c, reg.URL+"/v2/library/alpine/manifests/v1")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Len(t, realm.seen(), 2)
 }
 
 func TestRegistryRealmErrorsNeverEchoARotatedRefreshToken(t *testing.T) {

@@ -46,7 +46,7 @@ func (c *registryCredentials) fetch(ctx context.Context, base http.RoundTripper,
 		// The registry names the realm; without this check a registry (or
 		// whoever answers for it) could have the password sent anywhere
 		// (DESIGN.md, invariant 4).
-		return nil, realmNotAllowed(redactURL(realm), "is not in Transport.Origins; add its origin there to send the registry credentials to it")
+		return nil, realmNotAllowed(redactURL(realm), "is not in Transport.Origins or RegistryOptions.RealmOrigins; add its origin there to send the registry credentials to it")
 	}
 	if c.basic != nil && c.basic.err != nil {
 		return nil, Final(c.basic.err)
