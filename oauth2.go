@@ -83,8 +83,9 @@ type OAuth2Options struct {
 	// bounded by it.
 	FetchTimeout time.Duration
 
-	// Now is the clock that decides expiry and the age of a fetch. Nil means
-	// time.Now.
+	// Now is the clock that decides expiry and the age of a fetch, and
+	// dates DPoP proofs and client assertions (their iat, which servers
+	// compare with their own clock). Nil means time.Now.
 	Now func() time.Time
 
 	// DPoP, if set, sender-constrains tokens (RFC 9449): the token requests

@@ -37,9 +37,6 @@ set +a
 
 status=0
 go test -race -count=1 -tags integration "$@" ./integration/... || status=$?
-# The token transport's tests against oidc-provider (in the root package:
-# the transport is unexported).
-go test -race -count=1 -tags integration -run '^TestOIDC' . || status=$?
 if [ "$status" -ne 0 ]; then
   for log in "$dir/apache/error.log" "$dir/nginx/error.log" "$dir/oidc/server.log"; do
     echo "== $log (last 30 lines)"
