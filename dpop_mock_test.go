@@ -401,3 +401,60 @@ func TestDPoPNonceOfEvery200IsUsed(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []int{401, 200, 200, 200}, statusLog)
 }
+
+// proofClaims decodes the claims of the DPoP proof req carries (the
+// signature is the mock's and oidc-provider's to check).
+func proofClaims(t *testing.T, req *http.Request) map[string]any {
+	t.Helper()
+	parts := strings.Split(req.Header.Get("DPoP"), ".")
+	require.Len(t, parts, 3)
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	return c
+}
+
+// Nonces are kept per origin and only when RFC 9449 §8.1 allows them: one
+// origin cannot set the nonce another receives, nor write a quote into the
+// signed claims. The htu of a request with a query has neither query nor
+// fragment.
+func TestDPoPNoncesArePerOriginAndChecked(t *testing.T) {
+	type seen struct{ nonce, htu string }
+	var mu sync.Mutex
+	got := map[string][]seen{}
+	server := func(name string, nonces ...string) *httptest.Server {
+		i := 0
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := proofClaims(t, r)
+			mu.Lock()
+			defer mu.Unlock()
+			n, _ := c["nonce"].(string)
+			htu, _ := c["htu"].(string)
+			got[name] = append(got[name], seen{n, htu})
+			if i < len(nonces) {
+				w.Header().Set("DPoP-Nonce", nonces[i])
+				i++
+			}
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	a := server("a", "nonce-of-a", `bad"nonce`)
+	b := server("b")
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bound", TokenType: "DPoP"})
+	c := &http.Client{Transport: &reauth.Transport{
+		Credentials: reauth.OAuth2WithOptions(src, reauth.OAuth2Options{DPoP: newP256(t)}),
+		Origins:     []string{a.URL, b.URL},
+	}}
+	for _, u := range []string{a.URL + "/x?secret=1#frag", b.URL + "/y", a.URL + "/x", a.URL + "/x"} {
+		resp, err := c.Get(u)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []seen{{"", a.URL + "/x"}, {"nonce-of-a", a.URL + "/x"}, {"nonce-of-a", a.URL + "/x"}}, got["a"],
+		"a's nonce goes back to a; a nonce with a quote is not taken; no query in htu")
+	assert.Equal(t, []seen{{"", b.URL + "/y"}}, got["b"], "a's nonce never goes to b")
+}
