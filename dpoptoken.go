@@ -80,6 +80,12 @@ func (o tokenTransportOver) RoundTrip(req *http.Request) (*http.Response, error)
 	return o.t.roundTrip(req, base)
 }
 
+// String describes o without its keys (see tokenTransport.String).
+func (o tokenTransportOver) String() string { return o.t.String() }
+
+// GoString is String, for %#v.
+func (o tokenTransportOver) GoString() string { return o.t.String() }
+
 func (t *tokenTransport) roundTrip(req *http.Request, base http.RoundTripper) (*http.Response, error) {
 	body, err := readTokenRequestBody(req)
 	if err != nil {
