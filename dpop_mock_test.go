@@ -89,9 +89,26 @@ func TestMockDPoPRotatingNonceUnderConcurrencyDoesNotLoop(t *testing.T) {
 	c := oauth2Client(t, srv, func(hc *http.Client) reauth.Credentials {
 		return reauth.ClientCredentials(dpopCC(srv, "/dpop/nonce/token"), reauth.OAuth2Options{HTTPClient: hc, DPoP: key})
 	})
-	getN(t, c, srv.URL()+"/dpop/nonce/resource", 1)
+	// N concurrent first calls: one token fetch (its nonce retried once),
+	// at most two resource requests each.
+	var first sync.WaitGroup
+	firstErrs := make(chan error, n)
+	for range n {
+		first.Go(func() {
+			_, err := getJSON(context.Background(), c, srv.URL()+"/dpop/nonce/resource")
+			firstErrs <- err
+		})
+	}
+	first.Wait()
+	close(firstErrs)
+	for err := range firstErrs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []int{400, 200}, statuses(srv.RequestsTo("/dpop/nonce/token")), "one fetch shared by the first calls")
+	assert.LessOrEqual(t, len(srv.RequestsTo("/dpop/nonce/resource")), 2*n)
 	srv.ResetRequests()
 
+	// N concurrent calls while the nonces rotate.
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	start := make(chan struct{})
