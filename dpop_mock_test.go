@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -475,3 +476,26 @@ func TestDPoPNoncesArePerOriginAndChecked(t *testing.T) {
 		"a's nonce goes back to a; a nonce with a quote is not taken; no query in htu")
 	assert.Equal(t, []seen{{"", b.URL + "/y"}}, got["b"], "a's nonce never goes to b")
 }
+
+// DPoP proofs are for resource servers: DPoP credentials on the proxy leg
+// are a configuration error, before any token is fetched.
+func TestDPoPCredentialsRefuseTheProxyLeg(t *testing.T) {
+	var fetched bool
+	src := oauth2.TokenSource(tokenSourceFunc(func() (*oauth2.Token, error) {
+		fetched = true
+		return &oauth2.Token{AccessToken: "bound", TokenType: "DPoP"}, nil
+	}))
+	creds := reauth.OAuth2WithOptions(src, reauth.OAuth2Options{DPoP: newP256(t)})
+	req, err := http.NewRequest(http.MethodGet, "http://origin.invalid/", nil)
+	require.NoError(t, err)
+	proxy, err := url.Parse("http://proxy.invalid:3128")
+	require.NoError(t, err)
+	err = creds.Authorize(reauth.NewAuthRequest(req, proxy, nil))
+	assert.ErrorIs(t, err, reauth.ErrConfig)
+	assert.False(t, fetched)
+	assert.Empty(t, req.Header.Get("Proxy-Authorization"))
+}
+
+type tokenSourceFunc func() (*oauth2.Token, error)
+
+func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
