@@ -181,19 +181,21 @@ func (k *jwsKey) sign(key crypto.Signer, encHeader string, claims []byte) (strin
 	return string(buf), nil
 }
 
+// errECDSASignature is made once: rawECDSASignature runs for every proof.
+var errECDSASignature = errors.New("reauth: the ECDSA signer returned a signature that is not ASN.1 DER SEQUENCE { r, s } on P-256")
+
 // rawECDSASignature turns the ASN.1 DER signature a crypto.Signer returns
 // for ECDSA (SEQUENCE { INTEGER r, INTEGER s }) into JWS's fixed-size
 // R||S (RFC 7518 §3.4), 32 bytes each for P-256.
 func rawECDSASignature(der []byte) ([]byte, error) {
-	bad := errors.New("reauth: the ECDSA signer returned a signature that is not ASN.1 DER SEQUENCE { r, s } on P-256")
 	if len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
-		return nil, bad
+		return nil, errECDSASignature
 	}
 	out := make([]byte, 64)
 	rest := der[2:]
 	for i := range 2 {
 		if len(rest) < 3 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 || rest[1] == 0 {
-			return nil, bad
+			return nil, errECDSASignature
 		}
 		n := rest[2 : 2+int(rest[1])]
 		rest = rest[2+int(rest[1]):]
@@ -201,12 +203,12 @@ func rawECDSASignature(der []byte) ([]byte, error) {
 			n = n[1:]
 		}
 		if len(n) > 32 {
-			return nil, bad
+			return nil, errECDSASignature
 		}
 		copy(out[32*i+32-len(n):32*i+32], n)
 	}
 	if len(rest) != 0 {
-		return nil, bad
+		return nil, errECDSASignature
 	}
 	return out, nil
 }

@@ -61,6 +61,32 @@ type tokenTransport struct {
 }
 
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, t.baseRT())
+}
+
+// tokenTransportOver is a tokenTransport over another base, sharing its
+// nonce memory: OAuth2 credentials keep one tokenTransport and send through
+// the base of the request that fetches.
+type tokenTransportOver struct {
+	t    *tokenTransport
+	base http.RoundTripper // nil: http.DefaultTransport
+}
+
+func (o tokenTransportOver) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := o.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return o.t.roundTrip(req, base)
+}
+
+// String describes o without its keys (see tokenTransport.String).
+func (o tokenTransportOver) String() string { return o.t.String() }
+
+// GoString is String, for %#v.
+func (o tokenTransportOver) GoString() string { return o.t.String() }
+
+func (t *tokenTransport) roundTrip(req *http.Request, base http.RoundTripper) (*http.Response, error) {
 	body, err := readTokenRequestBody(req)
 	if err != nil {
 		return nil, err
@@ -81,7 +107,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.baseRT().RoundTrip(out)
+		resp, err := base.RoundTrip(out)
 		if err != nil {
 			return nil, err
 		}

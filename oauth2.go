@@ -2,6 +2,7 @@ package reauth
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,9 +83,41 @@ type OAuth2Options struct {
 	// bounded by it.
 	FetchTimeout time.Duration
 
-	// Now is the clock that decides expiry and the age of a fetch. Nil means
-	// time.Now.
+	// Now is the clock that decides expiry and the age of a fetch, and
+	// dates DPoP proofs and client assertions (their iat, which servers
+	// compare with their own clock). Nil means time.Now.
 	Now func() time.Time
+
+	// DPoP, if set, sender-constrains tokens (RFC 9449): the token requests
+	// of ClientCredentials and RefreshToken carry a DPoP proof by this key,
+	// and the tokens, issued with token_type DPoP, are sent as
+	// "Authorization: DPoP <token>" with a fresh proof on every attempt (see
+	// [DPoPProof] for the keys it takes; any crypto.Signer, one in a KMS
+	// included). Server nonces are handled (RFC 9449 §8, §9): remembered per
+	// token endpoint and per origin, retried once when asked for. A token
+	// endpoint that issues a Bearer token instead fails the fetch, unless
+	// AllowBearerWithDPoP. A source given to [OAuth2WithOptions] must itself
+	// obtain tokens bound to this key. Formatting OAuth2Options never prints
+	// the key.
+	DPoP crypto.Signer
+
+	// AllowBearerWithDPoP accepts a Bearer token from a token endpoint asked
+	// for a DPoP-bound one (a server without DPoP support answers so, RFC
+	// 9449 §5), and sends it as Bearer, without a proof. False: such a token
+	// is an error, since a Bearer token is usable by anyone who holds it.
+	AllowBearerWithDPoP bool
+
+	// ClientKey, if set, authenticates the client with private_key_jwt (RFC
+	// 7523 §2.2) instead of its secret: each token request of
+	// ClientCredentials and RefreshToken carries a fresh client_assertion
+	// signed by this key (iss = sub = the client ID, aud the token endpoint,
+	// a unique jti, a one-minute exp), and no client secret. Keys as for
+	// DPoP; with or without DPoP.
+	ClientKey crypto.Signer
+
+	// ClientKeyID is the "kid" header of the client assertions, for servers
+	// that hold several keys of the client. Empty: none.
+	ClientKeyID string
 }
 
 // OAuth2 returns credentials that send tokens from src as Bearer tokens
@@ -127,7 +160,7 @@ func OAuth2WithOptions(src oauth2.TokenSource, opts OAuth2Options) Credentials {
 	}
 	c := newOAuth2Credentials(opts)
 	c.source = c.fromSource(func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil)
-	return c
+	return c.credentials()
 }
 
 // ClientCredentials returns OAuth2 credentials that obtain tokens with the
@@ -141,8 +174,9 @@ func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Creden
 		return &bearerCredentials{err: errors.New("reauth: ClientCredentials needs a *clientcredentials.Config, got nil")}
 	}
 	c := newOAuth2Credentials(opts)
+	cfg = c.clientCredentialsConfig(cfg)
 	c.source = c.fromSource(cfg.Token, func() []string { return clientSecrets(cfg.ClientID, cfg.ClientSecret) })
-	return c
+	return c.credentials()
 }
 
 // RefreshToken returns OAuth2 credentials that obtain access tokens with the
@@ -162,14 +196,15 @@ func RefreshToken(cfg *oauth2.Config, tok *oauth2.Token, opts OAuth2Options) Cre
 		return &bearerCredentials{err: errors.New("reauth: RefreshToken needs a token with a refresh token")}
 	}
 	c := newOAuth2Credentials(opts)
+	cfg = c.refreshConfig(cfg)
 	r := &refresher{cfg: cfg, refreshToken: tok.RefreshToken, turn: make(chan struct{}, 1)}
 	c.source = c.fromSource(r.token, r.secrets)
 	if tok.AccessToken != "" {
-		if value, err := bearerValue(tok); err == nil {
+		if value, err := c.tokenValue(tok); err == nil {
 			c.cur.Store(&cachedToken{value: value, refreshAt: c.refreshAt(tok)})
 		}
 	}
-	return c
+	return c.credentials()
 }
 
 // refresher fetches with the refresh token grant and keeps the refresh
@@ -228,10 +263,11 @@ type oauth2Credentials struct {
 	// Read without the lock on every request; written under mu.
 	cur        atomic.Pointer[cachedToken]
 	mu         sync.Mutex
-	refreshing *tokenFlight // the fetch from the source in progress, if any
-	steppingUp *tokenFlight // the StepUp call in progress, if any
-	flights    uint64       // flights started
-	cachedSeq  uint64       // the seq of the flight whose token cur is, or newer
+	signer     *tokenTransport // signs token requests (DPoP, ClientKey); nil for neither
+	refreshing *tokenFlight    // the fetch from the source in progress, if any
+	steppingUp *tokenFlight    // the StepUp call in progress, if any
+	flights    uint64          // flights started
+	cachedSeq  uint64          // the seq of the flight whose token cur is, or newer
 }
 
 type cachedToken struct {
@@ -368,7 +404,7 @@ func (c *oauth2Credentials) stepUp(r *AuthRequest, refused string, ch Challenge)
 		case tok == nil:
 			return nil, errStepUpRequired
 		}
-		value, verr := bearerValue(tok)
+		value, verr := c.tokenValue(tok)
 		if verr != nil {
 			return nil, verr
 		}
@@ -400,7 +436,7 @@ func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token,
 			}
 			return nil, tokenErrorOf(err, s...)
 		}
-		value, err := bearerValue(tok)
+		value, err := c.tokenValue(tok)
 		if err != nil {
 			return nil, err
 		}

@@ -81,7 +81,8 @@ func (e *TokenError) Is(target error) bool {
 	return target == ErrTokenEndpoint ||
 		target == ErrUnauthorized && e.StatusCode == http.StatusUnauthorized ||
 		target == ErrForbidden && e.StatusCode == http.StatusForbidden ||
-		target == ErrFinal && e.final
+		target == ErrFinal && e.final ||
+		target == ErrInvalidDPoPProof && e.Code == "invalid_dpop_proof"
 }
 
 // Unwrap returns Err.

@@ -84,13 +84,13 @@ func (c *oauth2Credentials) fetchContext(r *AuthRequest) context.Context {
 // wait for the token it is fetching.
 func (c *oauth2Credentials) tokenClient(r *AuthRequest) *http.Client {
 	if c.opts.HTTPClient != nil {
-		return c.opts.HTTPClient
+		return c.signed(c.opts.HTTPClient)
 	}
 	base := r.Base()
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &http.Client{Transport: base}
+	return c.signed(&http.Client{Transport: base})
 }
 
 // startLocked starts a flight running fetch on ctx, which cancel releases.

@@ -29,7 +29,7 @@ func TestExamplesBuildOutsideTheModule(t *testing.T) {
 	require.NoError(t, err)
 	dirs, err := filepath.Glob("*/main.go")
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(dirs), 7, "basic, digest, keychain, oauth2, registry, retryable, tour")
+	require.GreaterOrEqual(t, len(dirs), 8, "basic, digest, dpop, keychain, oauth2, registry, retryable, tour")
 
 	mod := t.TempDir()
 	var names []string

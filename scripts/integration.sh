@@ -41,11 +41,8 @@ set +a
 
 status=0
 go test -race -count=1 -tags integration "$@" ./integration/... || status=$?
-# The token transport's tests against oidc-provider (in the root package:
-# the transport is unexported).
-go test -race -count=1 -tags integration -run '^TestOIDC' . || status=$?
 # The keychains against curl, git, the go command, docker-credential-pass
-# and docker-registry (root package, like the above).
+# and docker-registry (root package: they test unexported parts too).
 go test -race -count=1 -tags integration -run 'SameAsCurl|GOAUTHGitStore|SameAsGoCommand|DockerCredentialPass|DockerRegistryPull' . || status=$?
 if [ "$status" -ne 0 ]; then
   for log in "$dir/apache/error.log" "$dir/nginx/error.log" "$dir/oidc/server.log" "$dir/registry/registry.log"; do

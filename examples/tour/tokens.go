@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"net/http"
 
 	"golang.org/x/oauth2/clientcredentials"
@@ -18,6 +21,23 @@ func oauth2ClientCredentials() func(*env) (reauth.Credentials, error) {
 			ClientSecret: oauth2Secret,
 			TokenURL:     e.url + "/oauth2/token",
 		}, reauth.OAuth2Options{}), nil
+	}
+}
+
+// dpopClientCredentials returns reauth's OAuth2 client-credentials
+// credentials with a new DPoP key (RFC 9449), for the mock's DPoP token
+// endpoint tokenPath.
+func dpopClientCredentials(tokenPath string) func(*env) (reauth.Credentials, error) {
+	return func(e *env) (reauth.Credentials, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return reauth.ClientCredentials(&clientcredentials.Config{
+			ClientID:     oauth2Client,
+			ClientSecret: oauth2Secret,
+			TokenURL:     e.url + tokenPath,
+		}, reauth.OAuth2Options{DPoP: key, Now: e.clock.Now}), nil // proofs dated by the mock's clock, which the tour moves
 	}
 }
 
