@@ -188,7 +188,7 @@ func (d *dpopCredentials) Authorize(r *AuthRequest) error {
 // without a DPoP challenge is answered as OAuth2 credentials answer it.
 func (d *dpopCredentials) Refused(r *AuthRequest, ref *Refusal) (Retry, error) {
 	d.remember(r, ref.Header)
-	ch, ok := dpopChallenge(ref.Challenges)
+	ch, ok := erringChallenge(ref.Challenges, "DPoP")
 	if !ok {
 		return d.c.Refused(r, ref)
 	}
@@ -238,24 +238,6 @@ func (d *dpopCredentials) remember(r *AuthRequest, h http.Header) {
 	}
 }
 
-// dpopChallenge returns the DPoP challenge that says what went wrong: the
-// first one with an error code, else the first one.
-func dpopChallenge(chs []Challenge) (Challenge, bool) {
-	var first Challenge
-	found := false
-	for _, ch := range chs {
-		if !ch.Is("DPoP") {
-			continue
-		}
-		if ch.Param("error") != "" {
-			return ch, true
-		}
-		if !found {
-			first, found = ch, true
-		}
-	}
-	return first, found
-}
 
 // String describes o without its keys, hooks or client: a formatted
 // OAuth2Options must not print a private key (an ed25519.PrivateKey is a

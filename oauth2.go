@@ -508,13 +508,17 @@ func isVisibleASCII(s string) bool {
 	return true
 }
 
-// bearerChallenge returns the Bearer challenge that says what went wrong:
-// the first one with an error code, else the first one.
-func bearerChallenge(chs []Challenge) (Challenge, bool) {
+// bearerChallenge returns the Bearer challenge that says what went wrong.
+func bearerChallenge(chs []Challenge) (Challenge, bool) { return erringChallenge(chs, "Bearer") }
+
+// erringChallenge returns the challenge of scheme that says what went
+// wrong (RFC 6750 §3, reused by RFC 9449 §7.1): the first one with an error
+// code, else the first one.
+func erringChallenge(chs []Challenge, scheme string) (Challenge, bool) {
 	var first Challenge
 	found := false
 	for _, ch := range chs {
-		if !ch.Is("Bearer") {
+		if !ch.Is(scheme) {
 			continue
 		}
 		if ch.Param("error") != "" {
