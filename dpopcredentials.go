@@ -238,7 +238,6 @@ func (d *dpopCredentials) remember(r *AuthRequest, h http.Header) {
 	}
 }
 
-
 // String describes o without its keys, hooks or client: a formatted
 // OAuth2Options must not print a private key (an ed25519.PrivateKey is a
 // byte slice).
