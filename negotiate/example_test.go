@@ -60,7 +60,7 @@ func ExampleNew_proxy() {
 	}}
 	resp, err := httpClient.Get("https://www.example.org/")
 	if err != nil {
-		log.Fatal(err) // a refused tunnel is a *reauth.ProxyConnectError
+		log.Fatal(err) // a refused tunnel is a *reauth.UnauthorizedError (407, CONNECT)
 	}
 	defer resp.Body.Close()
 }

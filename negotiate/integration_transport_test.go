@@ -313,9 +313,9 @@ func TestIntegrationTransportProxy(t *testing.T) {
 		tr := &reauth.Transport{Base: c.Transport, Proxy: http.ProxyURL(r.proxy), ProxyCredentials: creds}
 		// squid refuses the CONNECT: the target is never reached.
 		resp, _, err := transportGet(t, tr, "https://127.0.0.1:9/")
-		var pe *reauth.ProxyConnectError
-		if resp != nil || !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired || !errors.Is(err, ErrTokenRefused) {
-			t.Fatalf("err = %v, want a 407 *reauth.ProxyConnectError matching ErrTokenRefused", err)
+		var pe *reauth.UnauthorizedError
+		if resp != nil || !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired || pe.Method != http.MethodConnect || !errors.Is(err, ErrTokenRefused) {
+			t.Fatalf("err = %v, want a CONNECT 407 *reauth.UnauthorizedError matching ErrTokenRefused", err)
 		}
 		if n := c.sent.Load(); n != 1 {
 			t.Errorf("%d CONNECTs, want 1", n)

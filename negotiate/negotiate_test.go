@@ -329,9 +329,9 @@ func TestNewConnectRefusedTokenEndsTheRequest(t *testing.T) {
 	}
 	// The CONNECT is refused: origin.test is never dialled.
 	resp, err := get(t, tr, &url.URL{Scheme: "https", Host: "origin.test", Path: "/"})
-	var pe *reauth.ProxyConnectError
-	if resp != nil || !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired || !errors.Is(err, ErrTokenRefused) {
-		t.Fatalf("err = %v, want a 407 *reauth.ProxyConnectError matching ErrTokenRefused", err)
+	var pe *reauth.UnauthorizedError
+	if resp != nil || !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired || pe.Method != http.MethodConnect || !errors.Is(err, ErrTokenRefused) {
+		t.Fatalf("err = %v, want a CONNECT 407 *reauth.UnauthorizedError matching ErrTokenRefused", err)
 	}
 	if got := a.requests.Load(); got != 1 {
 		t.Errorf("%d CONNECTs, want 1", got)
