@@ -89,6 +89,8 @@ type OAuth2Fleet struct {
 	outs  []*bufio.Scanner
 	errs  []*strings.Builder
 	total OAuth2FleetResult
+	// before is the mock's grant count when the round started.
+	before int
 }
 
 // StartOAuth2Fleet starts cfg.Processes of bin against a new mock server.
@@ -131,11 +133,26 @@ func StartOAuth2Fleet(t *testing.T, bin string, cfg OAuth2FleetConfig) *OAuth2Fl
 // fetches the mock saw meanwhile and the requests that failed.
 func (f *OAuth2Fleet) Round(t *testing.T) (fetches, failed int) {
 	t.Helper()
-	before := f.Mock.TokenGrants()
+	f.Start(t)
+	return f.Finish(t)
+}
+
+// Start has every process start its requests of a round.
+func (f *OAuth2Fleet) Start(t *testing.T) {
+	t.Helper()
+	f.before = f.Mock.TokenGrants()
 	for _, in := range f.ins {
 		_, err := io.WriteString(in, "go\n")
 		require.NoError(t, err)
 	}
+}
+
+// Finish waits for the round Start began and returns the token fetches the
+// mock saw meanwhile and the requests that failed. Call it on the test's
+// goroutine.
+func (f *OAuth2Fleet) Finish(t *testing.T) (fetches, failed int) {
+	t.Helper()
+	before := f.before
 	for i, out := range f.outs {
 		require.True(t, out.Scan(), "fleet process %d ended: %s", i, f.errs[i].String())
 		var n, bad int
