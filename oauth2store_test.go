@@ -362,3 +362,56 @@ func TestOAuth2WithOptionsRefusesStore(t *testing.T) {
 	err := creds.Authorize(ar)
 	assert.ErrorIs(t, err, ErrConfig)
 }
+
+func TestStoreWaiterTakesOverFromDeadHolder(t *testing.T) {
+	p, clock := newStoreIdP(t), newFakeClock()
+	store := newTestFileStore(t, clock)
+	key := StoreKey(TokenIdentity{TokenURL: p.srv.URL + "/token", ClientID: "c"})
+	got, err := store.AcquireLease(context.Background(), key, "dead-holder", time.Minute)
+	require.NoError(t, err)
+	require.True(t, got)
+	a := newStoreMember(t, p, store, clock, false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.get(t, p)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("did not wait for the lease holder: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	assert.Zero(t, p.fetches.Load(), "no fetch while another holds the lease")
+	clock.Advance(2 * time.Minute) // the dead holder's lease ends
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second): // hang guard
+		t.Fatal("the waiter did not take over")
+	}
+	assert.EqualValues(t, 1, p.fetches.Load())
+}
+
+func TestStoreOnTokenSeesRotationByAnotherProcess(t *testing.T) {
+	p, clock := newStoreIdP(t), newFakeClock()
+	store := newTestFileStore(t, clock)
+	a := newStoreMember(t, p, store, clock, true)
+	_, err := a.get(t, p) // a spends rt-0 and stores rt-1
+	require.NoError(t, err)
+	var seen []string
+	cfg := &oauth2.Config{ClientID: "c", ClientSecret: "s", Endpoint: oauth2.Endpoint{TokenURL: p.srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	creds := RefreshToken(cfg, &oauth2.Token{RefreshToken: "rt-0"}, OAuth2Options{
+		Store: store, Now: clock.Now, HTTPClient: p.srv.Client(),
+		OnToken: func(_ context.Context, tok *oauth2.Token) error {
+			seen = append(seen, tok.RefreshToken)
+			return nil
+		},
+	})
+	b := &http.Client{Transport: &Transport{Credentials: creds, Origins: []string{p.srv.URL}}}
+	resp, err := b.Get(p.srv.URL + "/resource")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, []string{"rt-1"}, seen, "OnToken gets the refresh token a rotates")
+	assert.EqualValues(t, 1, p.fetches.Load())
+}
