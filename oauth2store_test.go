@@ -312,11 +312,21 @@ func TestStoreCorruptEntryIgnoredWithEvent(t *testing.T) {
 }
 
 func TestRefreshAheadServesOldTokenMeanwhile(t *testing.T) {
+	t.Run("own cache", func(t *testing.T) { testRefreshAhead(t, false) })
+	// The store still holds the token being replaced: it is not taken again.
+	t.Run("store", func(t *testing.T) { testRefreshAhead(t, true) })
+}
+
+func testRefreshAhead(t *testing.T, withStore bool) {
 	p, clock := newStoreIdP(t), newFakeClock()
 	p.set(func(p *storeIdP) { p.expiresIn = 3600 })
 	// x/oauth2 turns expires_in into an expiry by the real clock.
 	clock.Set(time.Since(clock.start))
-	a := newStoreMember(t, p, nil, clock, false)
+	var store TokenStore
+	if withStore {
+		store = newTestFileStore(t, clock)
+	}
+	a := newStoreMember(t, p, store, clock, false)
 	t1, err := a.get(t, p)
 	require.NoError(t, err)
 	// refreshAt is 30 s before expiry, the background refresh 30 s before that.
@@ -414,4 +424,24 @@ func TestStoreOnTokenSeesRotationByAnotherProcess(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, []string{"rt-1"}, seen, "OnToken gets the refresh token a rotates")
 	assert.EqualValues(t, 1, p.fetches.Load())
+}
+
+func TestStoreRefreshUsesStoredRefreshToken(t *testing.T) {
+	p, clock := newStoreIdP(t), newFakeClock()
+	store := newTestFileStore(t, clock)
+	a := newStoreMember(t, p, store, clock, true)
+	_, err := a.get(t, p) // a spends rt-0 and stores tok-1 with rt-1
+	require.NoError(t, err)
+	// Another process's 401 left only the refresh token in the store.
+	key := StoreKey(TokenIdentity{TokenURL: p.srv.URL + "/token", ClientID: "c"})
+	st, err := store.Load(context.Background(), key)
+	require.NoError(t, err)
+	ok, err := InvalidateStoredToken(context.Background(), store, key, st)
+	require.NoError(t, err)
+	require.True(t, ok)
+	// b starts with rt-0, which a spent: it must refresh with rt-1.
+	b := newStoreMember(t, p, store, clock, true)
+	_, err = b.get(t, p)
+	require.NoError(t, err, "b presented the spent refresh token")
+	assert.EqualValues(t, 2, p.fetches.Load())
 }
