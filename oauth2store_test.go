@@ -445,3 +445,60 @@ func TestStoreRefreshUsesStoredRefreshToken(t *testing.T) {
 	require.NoError(t, err, "b presented the spent refresh token")
 	assert.EqualValues(t, 2, p.fetches.Load())
 }
+
+// NewClient retries a request that met a cool-down: it is not final, and
+// the endpoint is asked again only after the pause.
+func TestNewClientRetriesAfterCoolDown(t *testing.T) {
+	p := newStoreIdP(t)
+	p.set(func(p *storeIdP) { p.status, p.retry = http.StatusServiceUnavailable, "1" })
+	go func() {
+		// The endpoint recovers once it was asked.
+		for p.fetches.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		p.set(func(p *storeIdP) { p.status, p.retry = 0, "" })
+	}()
+	cfg := &clientcredentials.Config{ClientID: "c", ClientSecret: "s", TokenURL: p.srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	c := NewClient(&Transport{Credentials: ClientCredentials(cfg, OAuth2Options{HTTPClient: p.srv.Client()}), Origins: []string{p.srv.URL}})
+	c.RetryWaitMin, c.RetryWaitMax, c.RetryMax = 10*time.Millisecond, 50*time.Millisecond, 400
+	resp, err := c.Get(p.srv.URL + "/resource")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 2, p.fetches.Load(), "one 503, then one fetch after the pause: the retries in between failed fast")
+}
+
+// slowStore answers no call until its context ends: a Redis that hangs.
+type slowStore struct{ failingStore }
+
+func (s *slowStore) Load(ctx context.Context, _ string) (StoredToken, error) {
+	<-ctx.Done()
+	return StoredToken{}, ctx.Err()
+}
+func (s *slowStore) CoolDown(ctx context.Context, _ string) (time.Time, error) {
+	<-ctx.Done()
+	return time.Time{}, ctx.Err()
+}
+
+func TestStoreSlowCallsAreBounded(t *testing.T) {
+	p, clock := newStoreIdP(t), newFakeClock()
+	a := newStoreMember(t, p, &slowStore{}, clock, false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.get(t, p)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the request is served from the source once the store times out")
+	case <-time.After(time.Minute): // hang guard
+		t.Fatal("a slow store held the request")
+	}
+	assert.EqualValues(t, 1, p.fetches.Load())
+	select {
+	case e := <-a.events:
+		assert.ErrorContains(t, e.Err, "deadline exceeded")
+	default:
+		t.Fatal("no EventStoreFault")
+	}
+}
