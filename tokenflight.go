@@ -48,11 +48,12 @@ type tokenFlight struct {
 type fetchFunc func(ctx context.Context) (*cachedToken, error)
 
 // refreshLocked returns the refresh in progress, or starts one. A refresh
-// older than FetchTimeout is left to finish on its own (a plain
-// oauth2.TokenSource cannot be stopped) and a new one started. c.mu must be
-// held.
+// older than FetchTimeout (with a Store: its flightTimeout, so that one
+// process never has two flights under one lease holder) is left to finish on
+// its own (a plain oauth2.TokenSource cannot be stopped) and a new one
+// started. c.mu must be held.
 func (c *oauth2Credentials) refreshLocked(r *AuthRequest) *tokenFlight {
-	if fl := c.refreshing; fl != nil && c.now().Sub(fl.started) < c.fetchTimeout {
+	if fl := c.refreshing; fl != nil && c.now().Sub(fl.started) < c.flightTimeout() {
 		return fl
 	}
 	ctx, cancel := context.WithTimeout(c.fetchContext(r), c.flightTimeout())
