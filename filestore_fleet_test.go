@@ -55,7 +55,7 @@ func TestFileStoreOAuth2FleetFetchesOncePerRound(t *testing.T) {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "tokens")
 			r := storetest.RunOAuth2Fleet(t, storetest.OAuth2FleetConfig{
-				Program: "./internal/oauth2fleet", Processes: n, Goroutines: 64, Requests: 3, Rounds: 4,
+				Program: "./internal/oauth2fleet", Processes: n, Goroutines: 64, Requests: 3, Rounds: 3,
 				Env: []string{"REAUTH_FLEET_DIR=" + dir},
 			})
 			t.Logf("FileStore OAuth2 fleet: %d processes × 64 goroutines: fetches per round %v, %d requests, %d failed", n, r.Fetches, r.Requests, r.Failed)

@@ -37,7 +37,7 @@ func TestRedisOAuth2FleetFetchesOncePerRound(t *testing.T) {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			c := newClient(t, addr)
 			r := storetest.RunOAuth2Fleet(t, storetest.OAuth2FleetConfig{
-				Program: "./internal/redisoauth2fleet", Processes: n, Goroutines: 64, Requests: 3, Rounds: 4,
+				Program: "./internal/redisoauth2fleet", Processes: n, Goroutines: 64, Requests: 3, Rounds: 3,
 				Env: []string{"REAUTH_REDIS_ADDR=" + addr, "REAUTH_FLEET_PREFIX=" + uniquePrefix(t, c)},
 			})
 			t.Logf("Redis OAuth2 fleet: %d processes × 64 goroutines: fetches per round %v, %d requests, %d failed", n, r.Fetches, r.Requests, r.Failed)
