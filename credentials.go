@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -585,4 +586,27 @@ func schemeOf(value string) string {
 		return value[:i]
 	}
 	return value
+}
+
+// Reporter returns a function that reports an event of the credentials' own
+// making, such as [EventStoreFault], to the Transport's OnEvent and as a
+// warning to its Logger. It may be called after the request has ended, from
+// any goroutine; outside a Transport it does nothing.
+func (r *AuthRequest) Reporter() func(ctx context.Context, e Event) {
+	if r.x == nil {
+		return func(context.Context, Event) {}
+	}
+	t := r.x.t
+	return func(ctx context.Context, e Event) {
+		if t.OnEvent != nil {
+			t.OnEvent(e)
+		}
+		if t.Logger != nil {
+			attrs := []slog.Attr{}
+			if e.Err != nil {
+				attrs = append(attrs, slog.String("reason", e.Err.Error()))
+			}
+			t.Logger.LogAttrs(ctx, slog.LevelWarn, "reauth: "+e.Kind.String(), attrs...)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Sentinels for errors.Is. The typed errors below match them, so callers can
@@ -418,3 +419,24 @@ func (e *wrapError) Unwrap() []error {
 	}
 	return nil
 }
+
+// ErrTokenEndpointCoolingDown is matched by a [*CoolDownError]: the token
+// endpoint asked for a pause (429 or 503 with Retry-After, or repeated 5xx)
+// and no token request is sent before it ends.
+var ErrTokenEndpointCoolingDown = errors.New("reauth: the token endpoint is cooling down")
+
+// CoolDownError is why a request that needed a new token failed without
+// asking the token endpoint: the endpoint, or another process sharing the
+// OAuth2Options.Store, asked for a pause until Until. It is not final
+// ([NewClient] may retry the request after the pause); it comes wrapped in a
+// [*TokenError].
+type CoolDownError struct {
+	Until time.Time // no token request before this time
+}
+
+func (e *CoolDownError) Error() string {
+	return "reauth: the token endpoint asked for a pause until " + e.Until.UTC().Format(time.RFC3339) + "; no token request is sent before then"
+}
+
+// Is makes errors.Is(err, ErrTokenEndpointCoolingDown) true.
+func (e *CoolDownError) Is(target error) bool { return target == ErrTokenEndpointCoolingDown }

@@ -31,6 +31,10 @@ const (
 	// origins close to it), there are no credentials for it, or the 407
 	// did not come from a proxy the request went through. Err says which.
 	EventUnanswered
+	// EventStoreFault: the OAuth2Options.Store failed (unreachable, slow,
+	// or it held a corrupt or foreign entry); the credentials went on with
+	// their own cache. Err says what failed, never a token.
+	EventStoreFault
 )
 
 func (k EventKind) String() string {
@@ -45,6 +49,8 @@ func (k EventKind) String() string {
 		return "forbidden"
 	case EventUnanswered:
 		return "unanswered"
+	case EventStoreFault:
+		return "store-fault"
 	}
 	return "unknown"
 }

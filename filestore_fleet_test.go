@@ -44,3 +44,21 @@ func TestFileStoreFleetFetchesOncePerRound(t *testing.T) {
 		})
 	}
 }
+
+// TestFileStoreOAuth2FleetFetchesOncePerRound runs N processes × 64
+// goroutines THROUGH reauth's Transport and ClientCredentials with a shared
+// FileStore against the mock's token endpoint: exactly one token fetch in
+// the whole fleet at the cold start, after each revocation and at each
+// expiry, and no failed request.
+func TestFileStoreOAuth2FleetFetchesOncePerRound(t *testing.T) {
+	for _, n := range fleetSizes(t) {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "tokens")
+			r := storetest.RunOAuth2Fleet(t, storetest.OAuth2FleetConfig{
+				Program: "./internal/oauth2fleet", Processes: n, Goroutines: 64, Requests: 3, Rounds: 3,
+				Env: []string{"REAUTH_FLEET_DIR=" + dir},
+			})
+			t.Logf("FileStore OAuth2 fleet: %d processes × 64 goroutines: fetches per round %v, %d requests, %d failed", n, r.Fetches, r.Requests, r.Failed)
+		})
+	}
+}

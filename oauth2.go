@@ -118,6 +118,31 @@ type OAuth2Options struct {
 	// ClientKeyID is the "kid" header of the client assertions, for servers
 	// that hold several keys of the client. Empty: none.
 	ClientKeyID string
+
+	// Store, if set, shares tokens with the other processes that use it
+	// (replicas of a service, runs of a CLI), for [ClientCredentials] and
+	// [RefreshToken]; nil: this process only. The in-process cache stays in
+	// front: the store is read only when this process has no usable token.
+	// Then one process in the fleet fetches under the store's lease while
+	// the others poll the store (from every 10 ms to every 250 ms) for what
+	// it stores, for at most one lease (FetchTimeout plus 4 s); a holder
+	// that died loses its lease then and a waiter takes over. A refusal
+	// invalidates the stored token only if the store still holds that very
+	// token; a refresh uses the stored refresh token and stores the rotated
+	// one, so no process presents a spent refresh token. A token the
+	// endpoint gave without expires_in is stored with the exp claim of the
+	// JWT it is (read, not verified), else with an expiry one hour on. A
+	// cool-down the endpoint asks for (429 or 503 with Retry-After, or 3 5xx
+	// in a row: 30 s) is stored for the fleet. Each store call is bounded by
+	// 2 s; a store that fails or is slow is reported as [EventStoreFault]
+	// and a warning in the Transport's Logger, and the credentials go on
+	// with their own cache. The key is [StoreKey] of the token endpoint,
+	// client id, scopes and audience (and the DPoP key's thumbprint): the
+	// tokens of one RefreshToken grant per key, so give the grants of
+	// different users of one client different stores. [OAuth2WithOptions]
+	// cannot say which endpoint and client its source uses and refuses a
+	// Store.
+	Store TokenStore
 }
 
 // OAuth2 returns credentials that send tokens from src as Bearer tokens
@@ -158,6 +183,9 @@ func OAuth2WithOptions(src oauth2.TokenSource, opts OAuth2Options) Credentials {
 	if src == nil {
 		return &bearerCredentials{err: errors.New("reauth: OAuth2 needs an oauth2.TokenSource, got nil")}
 	}
+	if opts.Store != nil {
+		return &bearerCredentials{err: configError("reauth: OAuth2Options.Store needs ClientCredentials or RefreshToken, whose token endpoint and client identify the stored token; OAuth2WithOptions cannot tell them from its source")}
+	}
 	c := newOAuth2Credentials(opts)
 	c.source = c.fromSource(func(context.Context) (*oauth2.Token, error) { return src.Token() }, nil)
 	return c.credentials()
@@ -174,6 +202,7 @@ func ClientCredentials(cfg *clientcredentials.Config, opts OAuth2Options) Creden
 		return &bearerCredentials{err: errors.New("reauth: ClientCredentials needs a *clientcredentials.Config, got nil")}
 	}
 	c := newOAuth2Credentials(opts)
+	c.setIdentity(tokenIdentity(cfg.TokenURL, cfg.ClientID, cfg.Scopes, audienceOf(cfg.EndpointParams), opts))
 	cfg = c.clientCredentialsConfig(cfg)
 	c.source = c.fromSource(cfg.Token, func() []string { return clientSecrets(cfg.ClientID, cfg.ClientSecret) })
 	return c.credentials()
@@ -198,6 +227,8 @@ func RefreshToken(cfg *oauth2.Config, tok *oauth2.Token, opts OAuth2Options) Cre
 	c := newOAuth2Credentials(opts)
 	cfg = c.refreshConfig(cfg)
 	r := &refresher{cfg: cfg, refreshToken: tok.RefreshToken, turn: make(chan struct{}, 1)}
+	c.refresher = r
+	c.setIdentity(tokenIdentity(cfg.Endpoint.TokenURL, cfg.ClientID, cfg.Scopes, "", opts))
 	c.source = c.fromSource(r.token, r.secrets)
 	if tok.AccessToken != "" {
 		if value, err := c.tokenValue(tok); err == nil {
@@ -268,12 +299,27 @@ type oauth2Credentials struct {
 	steppingUp *tokenFlight    // the StepUp call in progress, if any
 	flights    uint64          // flights started
 	cachedSeq  uint64          // the seq of the flight whose token cur is, or newer
+
+	// The shared store and the cool-down (oauth2store.go).
+	refresher  *refresher    // RefreshToken's, for the stored refresh token
+	identity   TokenIdentity // what StoreKey hashes
+	storeKey   string        // StoreKey(identity), with a Store
+	holder     string        // this credentials' lease holder id
+	invalidate *cachedToken  // the refused token a refresh invalidates in the store; guarded by mu
+	coolUntil  time.Time     // no token request before; guarded by mu
+	coolShare  bool          // coolUntil is new and goes to the store; guarded by mu
+	fails5xx   int           // 5xx answers in a row; guarded by mu
 }
 
 type cachedToken struct {
 	value     string    // the Authorization field value: "Bearer " + access token
 	refreshAt time.Time // when to replace it; zero: only when refused
 	steppedUp bool      // from the StepUp hook: it answers step-up challenges
+
+	aheadAt    time.Time     // when a background refresh starts; zero: none
+	aheadTried atomic.Bool   // a background refresh was started for it
+	tok        *oauth2.Token // as the source gave it, for the store
+	stored     *StoredToken  // the store's entry it is, for compare-and-invalidate
 }
 
 func newOAuth2Credentials(opts OAuth2Options) *oauth2Credentials {
@@ -329,6 +375,9 @@ func (c *oauth2Credentials) Observe(*AuthRequest, *http.Response) error { return
 // it is about to expire.
 func (c *oauth2Credentials) value(r *AuthRequest) (string, error) {
 	if ct := c.cur.Load(); ct != nil && c.fresh(ct) {
+		if !ct.aheadAt.IsZero() && !c.now().Before(ct.aheadAt) {
+			c.refreshAhead(r, ct)
+		}
 		return ct.value, nil
 	}
 	return c.replace(r, "", false)
@@ -377,6 +426,7 @@ func (c *oauth2Credentials) replace(r *AuthRequest, refused string, drop bool) (
 	}
 	if drop && ct != nil && ct.value == refused {
 		c.cur.Store(nil)
+		c.invalidate = ct
 	}
 	fl := c.refreshLocked(r)
 	c.mu.Unlock()
@@ -430,6 +480,7 @@ func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token,
 	return func(ctx context.Context) (*cachedToken, error) {
 		tok, err := src(ctx)
 		if err != nil {
+			c.noteEndpointError(err)
 			var s []string
 			if secrets != nil {
 				s = secrets()
@@ -445,7 +496,7 @@ func (c *oauth2Credentials) fromSource(src func(context.Context) (*oauth2.Token,
 				return nil, fmt.Errorf("reauth: OAuth2Options.OnToken: %w", err)
 			}
 		}
-		return &cachedToken{value: value, refreshAt: c.refreshAt(tok)}, nil
+		return &cachedToken{value: value, refreshAt: c.refreshAt(tok), tok: tok}, nil
 	}
 }
 
@@ -461,6 +512,9 @@ func (c *oauth2Credentials) refreshAt(tok *oauth2.Token) time.Time {
 	exp := tok.Expiry
 	if exp.IsZero() && tok.ExpiresIn > 0 {
 		exp = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	if exp.IsZero() {
+		exp = jwtExpiry(tok.AccessToken)
 	}
 	if exp.IsZero() {
 		return time.Time{}

@@ -3,6 +3,8 @@ package reauth
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -46,16 +48,68 @@ type tokenFlight struct {
 type fetchFunc func(ctx context.Context) (*cachedToken, error)
 
 // refreshLocked returns the refresh in progress, or starts one. A refresh
-// older than FetchTimeout is left to finish on its own (a plain
-// oauth2.TokenSource cannot be stopped) and a new one started. c.mu must be
-// held.
+// older than FetchTimeout (with a Store: its flightTimeout, so that one
+// process never has two flights under one lease holder) is left to finish on
+// its own (a plain oauth2.TokenSource cannot be stopped) and a new one
+// started. c.mu must be held.
 func (c *oauth2Credentials) refreshLocked(r *AuthRequest) *tokenFlight {
-	if fl := c.refreshing; fl != nil && c.now().Sub(fl.started) < c.fetchTimeout {
+	if fl := c.refreshing; fl != nil && c.now().Sub(fl.started) < c.flightTimeout() {
 		return fl
 	}
-	ctx, cancel := context.WithTimeout(c.fetchContext(r), c.fetchTimeout)
-	c.refreshing = c.startLocked(ctx, cancel, c.source, false)
+	ctx, cancel := context.WithTimeout(c.fetchContext(r), c.flightTimeout())
+	report := r.Reporter()
+	// The token replaced: the one refused (to invalidate in the store),
+	// else the one due; a stored entry holding it is not taken again.
+	old, drop := c.invalidate, true
+	c.invalidate = nil
+	if old == nil {
+		old, drop = c.cur.Load(), false
+	}
+	c.refreshing = c.startLocked(ctx, cancel, c.refreshFetch(report, old, drop), false)
 	return c.refreshing
+}
+
+// refreshAhead starts a refresh in the background for ct, whose aheadAt has
+// come, unless one was started for it already: the requests go on with ct
+// meanwhile, so none waits on a refresh while ct is still good. A refresh
+// that fails leaves ct until its refreshAt, when requests wait for a fetch.
+func (c *oauth2Credentials) refreshAhead(r *AuthRequest, ct *cachedToken) {
+	if !ct.aheadTried.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	if c.cur.Load() == ct {
+		c.refreshLocked(r)
+	}
+	c.mu.Unlock()
+}
+
+// aheadOf returns when a background refresh of a token due at refreshAt
+// starts: Skew before refreshAt, or half-way from now when that is sooner.
+func (c *oauth2Credentials) aheadOf(refreshAt time.Time) time.Time {
+	if refreshAt.IsZero() || c.skew <= 0 {
+		return time.Time{}
+	}
+	return refreshAt.Add(-min(c.skew, refreshAt.Sub(c.now())/2))
+}
+
+// setIdentity sets the identity of the credentials' tokens, and with a
+// Store the key and lease holder id they use there.
+func (c *oauth2Credentials) setIdentity(id TokenIdentity) {
+	c.identity = id
+	if c.opts.Store != nil {
+		c.storeKey = StoreKey(id)
+		c.holder = NewLeaseHolder()
+	}
+}
+
+// audienceOf is the audience (or RFC 8707 resource) a token request asks
+// for, part of the token's identity.
+func audienceOf(params url.Values) string {
+	if a := params["audience"]; len(a) > 0 {
+		return strings.Join(a, " ")
+	}
+	return strings.Join(params["resource"], " ")
 }
 
 // stepUpLocked returns the step-up in progress, or starts one with fetch,
@@ -114,6 +168,7 @@ func (c *oauth2Credentials) startLocked(ctx context.Context, cancel context.Canc
 			c.cur.Store(ct)
 			c.cachedSeq = c.flights
 		case fl.seq > c.cachedSeq:
+			ct.aheadAt = c.aheadOf(ct.refreshAt)
 			c.cur.Store(ct)
 			c.cachedSeq = fl.seq
 		}
