@@ -499,3 +499,30 @@ func TestDPoPCredentialsRefuseTheProxyLeg(t *testing.T) {
 type tokenSourceFunc func() (*oauth2.Token, error)
 
 func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+// DPoP-bound tokens shared through a TokenStore: a second process with the
+// same key takes the stored token (no token request of its own); one with
+// another key does not, since the token is bound to the first key (RFC 9449
+// §6): the key's thumbprint is part of the stored token's identity.
+func TestMockDPoPTokensSharedThroughAStoreStayWithTheirKey(t *testing.T) {
+	srv := startMock(t)
+	store, err := reauth.NewFileStore(t.TempDir() + "/tokens")
+	require.NoError(t, err)
+	key, other := newP256(t), newP256(t)
+	client := func(k crypto.Signer) *http.Client {
+		return oauth2Client(t, srv, func(hc *http.Client) reauth.Credentials {
+			return reauth.ClientCredentials(dpopCC(srv, "/dpop/token"), reauth.OAuth2Options{HTTPClient: hc, DPoP: k, Store: store})
+		})
+	}
+	getN(t, client(key), srv.URL()+"/dpop/resource", 1)
+	require.Len(t, srv.RequestsTo("/dpop/token"), 1)
+
+	getN(t, client(key), srv.URL()+"/dpop/resource", 1)
+	assert.Len(t, srv.RequestsTo("/dpop/token"), 1, "the same key: the stored token is taken")
+
+	getN(t, client(other), srv.URL()+"/dpop/resource", 1)
+	assert.Len(t, srv.RequestsTo("/dpop/token"), 2, "another key: a token of its own")
+	for _, r := range srv.RequestsTo("/dpop/resource") {
+		assert.Equal(t, http.StatusOK, r.Status, "no request carried a token bound to another key")
+	}
+}
