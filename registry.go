@@ -88,6 +88,13 @@ type RegistryOptions struct {
 	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Now is the clock that token expiry is measured with. Nil means time.Now.
 	Now func() time.Time
+	// FetchTimeout bounds each token fetch from a realm. Once started, a
+	// fetch runs on its own context, which keeps the values of the request
+	// that started it and ends after FetchTimeout: the requests waiting for
+	// it return on their own contexts, and a token (and a rotated refresh
+	// token) that arrives after they gave up is still kept. Zero or
+	// negative means [DefaultRegistryFetchTimeout].
+	FetchTimeout time.Duration
 	// RealmOrigins lists origins ("scheme://host[:port]"), besides the
 	// registry's own and Transport.Origins, whose token realm may receive
 	// the password: Docker Hub's registry (registry-1.docker.io) names its
@@ -111,6 +118,9 @@ func RegistryWithOptions(username, password string, opts RegistryOptions) Creden
 	if c.opts.Now == nil {
 		c.opts.Now = time.Now
 	}
+	if c.opts.FetchTimeout <= 0 {
+		c.opts.FetchTimeout = DefaultRegistryFetchTimeout
+	}
 	return c
 }
 
@@ -129,6 +139,11 @@ const (
 	// front any more; a fresh one costs less than a refusal.
 	tokenExpiryLeeway = 5 * time.Second
 )
+
+// DefaultRegistryFetchTimeout is RegistryOptions.FetchTimeout when it is
+// zero: how long one token fetch from a realm (its policy check, lookup,
+// requests and redirects) may take.
+const DefaultRegistryFetchTimeout = 30 * time.Second
 
 type registryCredentials struct {
 	username, password string
@@ -469,16 +484,22 @@ func (c *registryCredentials) token(r *AuthRequest, tr *tokenRequest, refused st
 			if v := c.cached(tr, refused); v != "" {
 				return v, nil
 			}
-			return c.fetch(ctx, base, tr)
+			// Once started, the fetch runs to its end whoever still waits:
+			// a realm may have rotated the refresh token, and dropping its
+			// answer would leave only the spent one (DESIGN.md, Token
+			// fetches). It keeps the starter's values, not its cancellation.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+			defer cancel()
+			return c.fetch(fctx, base, tr)
 		})
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case res := <-results:
 			v, _ := res.Val.(string)
-			// A fetch shared with another request may have ended with that
-			// request's context, or brought the very token this request had
-			// refused: one more fetch of its own.
+			// A fetch shared with another request may have run out of
+			// time, or brought the very token this request had refused:
+			// one more fetch of its own.
 			ctxErr := errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)
 			if attempt == 0 && res.Shared && (ctxErr || res.Err == nil && v == refused) {
 				continue
