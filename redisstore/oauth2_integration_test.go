@@ -4,8 +4,6 @@ package redisstore_test
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,21 +50,8 @@ func TestRedisOAuth2FleetFetchesOncePerRound(t *testing.T) {
 // no request the origin would have served fails, and the token fetches are
 // counted.
 func TestRedisOAuth2FleetSurvivesRedisKilled(t *testing.T) {
-	bin := os.Getenv("REAUTH_REDIS_SERVER")
-	if bin == "" {
-		bin = "redis-server"
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-		require.NoError(t, cmd.Start(), "starting %s", bin)
-		return cmd
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	srv := start()
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	srv := startOwnRedis(t)
+	addr := srv.addr()
 	c := newClient(t, addr)
 	guard := time.Now().Add(time.Minute)
 	for c.Ping(t.Context()).Err() != nil {
@@ -88,14 +73,13 @@ func TestRedisOAuth2FleetSurvivesRedisKilled(t *testing.T) {
 	}
 	f.Start(t)
 	waitServed(4000)
-	require.NoError(t, srv.Process.Kill()) // by pid
-	_ = srv.Wait()
+	require.NoError(t, srv.kill()) // by pid
 	killedAt := served()
 	grantsAtKill := f.Mock.TokenGrants()
 	f.Mock.RevokeAll()
 	waitServed(killedAt + 4000)
 	grantsDown := f.Mock.TokenGrants() - grantsAtKill
-	srv = start()
+	srv.start()
 	restartedAt := served()
 	fetches, failed := f.Finish(t)
 	t.Logf("Redis killed after %d requests, restarted after %d; 20,000 requests: %d failed, %d token fetches (%d while Redis was down, after the revocation)",

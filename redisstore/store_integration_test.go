@@ -165,21 +165,8 @@ func TestRedisStoreFleetFetchesOncePerRound(t *testing.T) {
 // down, no hang), the store works again once Redis is back, and versions
 // keep growing although the restarted Redis lost every entry.
 func TestRedisStoreKilledAndRestarted(t *testing.T) {
-	bin := os.Getenv("REAUTH_REDIS_SERVER")
-	if bin == "" {
-		bin = "redis-server"
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-		require.NoError(t, cmd.Start(), "starting %s", bin)
-		return cmd
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	srv := start()
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	srv := startOwnRedis(t)
+	addr := srv.addr()
 	c := newClient(t, addr)
 	s := redisstore.New(c, "reauth-kill:")
 	key := reauth.StoreKey(reauth.TokenIdentity{ClientID: "kill"})
@@ -234,11 +221,10 @@ func TestRedisStoreKilledAndRestarted(t *testing.T) {
 		}()
 	}
 	waitFor("calls while Redis is up", func() bool { return okUp.Load() > 50 })
-	require.NoError(t, srv.Process.Kill())
-	_ = srv.Wait()
+	require.NoError(t, srv.kill()) // by pid
 	phase.Store(1)
 	waitFor("errors while Redis is down", func() bool { return errDown.Load() > 20 })
-	srv = start()
+	srv.start()
 	phase.Store(2)
 	waitFor("calls after the restart", func() bool { return okAfter.Load() > 50 })
 	close(stop)
@@ -253,6 +239,44 @@ func TestRedisStoreKilledAndRestarted(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Greater(t, after, before, "a version after the flush is above every version before it")
+}
+
+// ownRedis is a redis-server of a test's own on 127.0.0.1, which the test
+// may kill by pid and start again on the same port (losing every entry).
+type ownRedis struct {
+	t        *testing.T
+	bin, dir string
+	port     int
+	cmd      *exec.Cmd
+}
+
+// startOwnRedis starts one ($REAUTH_REDIS_SERVER, else redis-server) with
+// no persistence, stopped by pid when the test ends.
+func startOwnRedis(t *testing.T) *ownRedis {
+	bin := os.Getenv("REAUTH_REDIS_SERVER")
+	if bin == "" {
+		bin = "redis-server"
+	}
+	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	r.start()
+	t.Cleanup(func() { _ = r.kill() })
+	return r
+}
+
+func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+// start starts the server on its port.
+func (r *ownRedis) start() {
+	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	require.NoError(r.t, r.cmd.Start(), "starting %s", r.bin)
+}
+
+// kill kills the server by pid and waits for it to exit.
+func (r *ownRedis) kill() error {
+	err := r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	return err
 }
 
 func freePort(t *testing.T) int {
