@@ -21,6 +21,10 @@ readonly REALM_NGINX="reauth nginx"
 
 die() { echo "integration-servers: $*" >&2; exit 1; }
 
+tag=integration-servers
+# shellcheck source=scripts/servers-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers-lib.sh"
+
 usage() {
   cat >&2 <<'EOF'
 usage: integration-servers.sh install
@@ -75,30 +79,6 @@ cmd_install() {
   missing=$(missing_binaries)
   [ -z "$missing" ] || die "still missing after install: $(echo $missing)"
   echo "integration-servers: installed apache2, apache2-utils, nginx-light"
-}
-
-restore_policy() {
-  local policy=$1 backup=$2
-  if [ -n "$backup" ]; then
-    mv -f "$backup" "$policy"
-  else
-    rm -f "$policy"
-  fi
-}
-
-# free_port prints a loopback port nothing listens on yet. A bash /dev/tcp
-# probe works on any machine with bash; the server may still lose the port
-# to a race, which cmd_start answers by trying again on new ports.
-free_port() {
-  local port tries
-  for tries in $(seq 1 50); do
-    port=$((20000 + RANDOM % 12000)) # below Linux's ephemeral range (32768-60999)
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port on 127.0.0.1 after $tries tries"
 }
 
 # http_get_ok PORT PATH TOKEN succeeds when 127.0.0.1:PORT serves TOKEN at
@@ -290,45 +270,6 @@ http {
     }
 }
 CONF
-}
-
-# owned_pid DIR FILE prints the pid in FILE if that process is alive and was
-# started with DIR on its command line, so a recycled pid is left alone.
-owned_pid() {
-  local dir=$1 file=$2 pid
-  [ -f "$file" ] || return 1
-  pid=$(tr -d ' \n' <"$file")
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir/" || return 1
-  echo "$pid"
-}
-
-# running PID: the process exists and has not exited. A daemon's parent is
-# init, which may take seconds to reap it, so a zombie counts as exited.
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [ "${stat%% *}" != Z ]
-}
-
-# stop_pidfile DIR FILE NAME: TERM, wait up to 10 s for the exit, then KILL.
-stop_pidfile() {
-  local dir=$1 file=$2 name=$3 pid i
-  pid=$(owned_pid "$dir" "$file") || { rm -f "$file"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    if ! running "$pid"; then
-      rm -f "$file"
-      echo "integration-servers: stopped $name (pid $pid)"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "integration-servers: $name (pid $pid) still running 10 s after TERM; sending KILL" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$file"
 }
 
 cmd_stop() {

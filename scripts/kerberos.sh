@@ -32,6 +32,10 @@ readonly ENCTYPES="aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96"
 
 die() { echo "kerberos: $*" >&2; exit 1; }
 
+tag=kerberos
+# shellcheck source=scripts/servers-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers-lib.sh"
+
 usage() {
   cat >&2 <<'EOF'
 usage: kerberos.sh install
@@ -88,70 +92,6 @@ cmd_install() {
   missing=$(missing_binaries)
   [ -z "$missing" ] || die "still missing after install: $(echo $missing)"
   echo "kerberos: installed krb5-kdc, krb5-admin-server, krb5-user, apache2, libapache2-mod-auth-gssapi, squid"
-}
-
-restore_policy() {
-  local policy=$1 backup=$2
-  if [ -n "$backup" ]; then
-    mv -f "$backup" "$policy"
-  else
-    rm -f "$policy"
-  fi
-}
-
-# free_port prints a loopback port nothing listens on yet (TCP; the KDC also
-# binds UDP on it, which a race may have taken: start retries on new ports).
-free_port() {
-  local port tries
-  for tries in $(seq 1 50); do
-    port=$((20000 + RANDOM % 12000)) # below Linux's ephemeral range (32768-60999)
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port on 127.0.0.1 after $tries tries"
-}
-
-# owned_pid DIR FILE prints the pid in FILE if that process is alive and was
-# started with DIR on its command line or in its environment (krb5kdc's
-# command line names only its pid file, which is in DIR), so a recycled pid is
-# left alone.
-owned_pid() {
-  local dir=$1 file=$2 pid
-  [ -f "$file" ] || return 1
-  pid=$(tr -d ' \n' <"$file")
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  [ -r "/proc/$pid/cmdline" ] || return 1
-  { tr '\0' ' ' <"/proc/$pid/cmdline"; tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null; } |
-    grep -qF -- "$dir/" || return 1
-  echo "$pid"
-}
-
-# running PID: the process exists and is not a zombie.
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [ "${stat%% *}" != Z ]
-}
-
-# stop_pidfile DIR FILE NAME: TERM, wait up to 10 s for the exit, then KILL.
-stop_pidfile() {
-  local dir=$1 file=$2 name=$3 pid i
-  pid=$(owned_pid "$dir" "$file") || { rm -f "$file"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    if ! running "$pid"; then
-      rm -f "$file"
-      echo "kerberos: stopped $name (pid $pid)"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "kerberos: $name (pid $pid) still running 10 s after TERM; sending KILL" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$file"
 }
 
 cmd_stop() {

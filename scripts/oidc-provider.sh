@@ -16,6 +16,10 @@ readonly peer="$root/integration/oidc"
 
 die() { echo "oidc-provider: $*" >&2; exit 1; }
 
+tag=oidc-provider
+# shellcheck source=scripts/servers-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers-lib.sh"
+
 usage() {
   cat >&2 <<'EOF'
 usage: oidc-provider.sh install
@@ -36,45 +40,14 @@ cmd_install() {
   cp "$peer/package-lock.json" "$peer/node_modules/.reauth-lock"
 }
 
-# owned_pid DIR prints the server's pid if that process is alive and was
-# started with DIR on its command line, so a recycled pid is left alone.
-owned_pid() {
-  local dir=$1 file=$1/oidc/server.pid pid
-  [ -f "$file" ] || return 1
-  pid=$(tr -d ' \n' <"$file")
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir/oidc" || return 1
-  echo "$pid"
-}
-
-running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [ "${stat%% *}" != Z ]
-}
-
 cmd_stop() {
-  local dir pid i
+  local dir
   if ! dir=$(cd "$1" 2>/dev/null && pwd -P); then
     echo "oidc-provider: $1: no such directory; nothing to stop"
     return 0
   fi
   rm -f "$dir/oidc.env"
-  pid=$(owned_pid "$dir") || { rm -f "$dir/oidc/server.pid"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    if ! running "$pid"; then
-      rm -f "$dir/oidc/server.pid"
-      echo "oidc-provider: stopped (pid $pid)"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "oidc-provider: pid $pid still running 10 s after TERM; sending KILL" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$dir/oidc/server.pid"
+  stop_pidfile "$dir" "$dir/oidc/server.pid" server
 }
 
 cmd_start() {

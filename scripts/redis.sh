@@ -14,6 +14,10 @@ set -euo pipefail
 
 die() { echo "redis.sh: $*" >&2; exit 1; }
 
+tag=redis.sh
+# shellcheck source=scripts/servers-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers-lib.sh"
+
 redis_bin() { command -v redis-server || command -v /usr/bin/redis-server || true; }
 cli_bin() { command -v redis-cli || command -v /usr/bin/redis-cli || true; }
 
@@ -43,25 +47,6 @@ cmd_install() {
   trap - EXIT
   [ -n "$(redis_bin)" ] || die "redis-server still missing after install"
   echo "redis.sh: installed redis-server"
-}
-
-restore_policy() {
-  local policy=$1 backup=$2
-  if [ -n "$backup" ]; then mv -f "$backup" "$policy"; else rm -f "$policy"; fi
-}
-
-# free_port prints a loopback port nothing listens on yet (below Linux's
-# ephemeral range); start retries on a new port if the server loses a race.
-free_port() {
-  local port tries
-  for tries in $(seq 1 50); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port on 127.0.0.1 after $tries tries"
 }
 
 cmd_start() {
