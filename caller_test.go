@@ -3,6 +3,7 @@ package reauth
 import (
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -110,5 +111,27 @@ func TestTheCallersProxyAuthorizationIsNotRetried(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	for _, v := range proxy.forwarded()[1:] {
 		assert.True(t, v == good, "the caller's Proxy-Authorization on every attempt")
+	}
+}
+
+// A caller's Authorization without a scheme (a bare API key) is all secret:
+// the events that name the scheme of what was sent must not carry it.
+func TestTheCallersBareKeyIsNotNamedAsAScheme(t *testing.T) {
+	const key = "bare-api-key-SENTINEL"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	var events []Event
+	tr := &Transport{Credentials: Bearer(testToken), Origins: []string{srv.URL}, OnEvent: func(e Event) { events = append(events, e) }}
+	req := httptest.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.RequestURI = ""
+	req.Header.Set("Authorization", key)
+	_, err := tr.RoundTrip(req)
+	require.ErrorIs(t, err, ErrCallerCredentials)
+	require.NotEmpty(t, events)
+	for _, e := range events {
+		assert.NotContains(t, e.Scheme, "SENTINEL", "event %v names the key as its scheme", e.Kind)
 	}
 }

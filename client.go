@@ -263,7 +263,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp, err = (&exchange{t: t, req: req, via: via, attempts: 1}).retryUnbound(err)
 		}
 		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusProxyAuthRequired) {
-			t.unanswered(cfg, req, via, resp)
+			t.unanswered(req, via, resp)
 		}
 		return resp, err
 	}

@@ -455,7 +455,7 @@ func TestConfigurationErrorsSayHowToFixThem(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoOrigins)
 	assert.Contains(t, err.Error(), "Origins: []string{")
 
-	for _, bad := range []string{"api.example.com", "https://api.example.com/v1", "ftp://x", "https://user:pw@x"} {
+	for _, bad := range []string{"api.example.com", "https://api.example.com/v1", "ftp://x", "https://user:pw@x", "user:pw@x", "https://x/?access_token=pw@"} {
 		tr := &Transport{Credentials: Bearer(testToken), Origins: []string{bad}}
 		_, err := tr.RoundTrip(httptest.NewRequest("GET", "https://api.example.com/", nil))
 		require.Error(t, err, bad)

@@ -585,7 +585,8 @@ func schemeOf(value string) string {
 	if i := strings.IndexByte(value, ' '); i >= 0 {
 		return value[:i]
 	}
-	return value
+	// A value without a scheme (a bare API key a caller set) is all secret.
+	return ""
 }
 
 // Reporter returns a function that reports an event of the credentials' own

@@ -81,7 +81,7 @@ func (t *Transport) listening() bool {
 // unanswered reports a 401 or 407 to a request that reauth passed through
 // without authenticating it, and says why. It costs nothing when no one
 // listens.
-func (t *Transport) unanswered(cfg *transportConfig, req *http.Request, via *url.URL, resp *http.Response) {
+func (t *Transport) unanswered(req *http.Request, via *url.URL, resp *http.Response) {
 	if !t.listening() {
 		return
 	}

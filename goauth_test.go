@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ func TestGOAUTHLongestPrefixWins(t *testing.T) {
 		"https://other/a": "", "https://h.evil/a": "", "http://h/a": "",
 		"https://h:8443/a": "",
 	} {
-		p, err := parseKeychainURL(u)
+		p, err := url.Parse(u)
 		require.NoError(t, err)
 		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
 	}
@@ -164,7 +165,7 @@ func TestGOAUTHNetrcAsTheGoCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.run(context.Background(), "", nil))
 	for u, want := range map[string]string{"https://h/m": basicFieldValue("u", "p"), "https://h2/m": "", "https://h3/m": ""} {
-		p, err := parseKeychainURL(u)
+		p, err := url.Parse(u)
 		require.NoError(t, err)
 		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
 	}
@@ -177,7 +178,7 @@ func TestGOAUTHEarlierEntryWins(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.run(context.Background(), "", nil))
 	for u, want := range map[string]string{"https://h/x": "Bearer first", "https://h/only2/x": "Bearer only2"} {
-		p, err := parseKeychainURL(u)
+		p, err := url.Parse(u)
 		require.NoError(t, err)
 		assert.Equal(t, want, e.lookup(p).Get("Authorization"), u)
 	}
@@ -200,7 +201,7 @@ func TestGOAUTHUnsetMeansNetrc(t *testing.T) {
 	require.NoError(t, err)
 	e := kc.(*goauthKeychain).e
 	require.NoError(t, e.run(context.Background(), "", nil))
-	u, err := parseKeychainURL("https://h/m")
+	u, err := url.Parse("https://h/m")
 	require.NoError(t, err)
 	assert.True(t, e.lookup(u).Get("Authorization") == basicFieldValue("u", "p"), "the netrc login") // value not printed
 }

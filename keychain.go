@@ -179,10 +179,6 @@ func (oc *originCache) remove(origin string) {
 	}
 }
 
-// parseKeychainURL parses a request URL for the keychains' tests and
-// helpers.
-func parseKeychainURL(s string) (*url.URL, error) { return url.Parse(s) }
-
 // keychainBinding is what a Transport's Keychain resolved for the origin of
 // one request: the credentials, bound to that origin alone.
 type keychainBinding struct {

@@ -35,7 +35,9 @@ func parseOrigins(field string, raw []string) (*originSet, error) {
 			return nil, fmt.Errorf("%w: %s[%d] is not a URL; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, field, i)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-			return nil, fmt.Errorf("%w: %s[%d] %q is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, field, i, u.Redacted())
+			// Not echoed either: without "scheme://", "user:pw@host" parses
+			// as scheme "user" with the password in the opaque part.
+			return nil, fmt.Errorf("%w: %s[%d] is not an origin; write scheme://host[:port], e.g. https://api.example.com", ErrConfig, field, i)
 		}
 		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("%w: %s[%d] %q has more than scheme://host[:port]; credentials are bound to whole origins", ErrConfig, field, i, redactURL(u))

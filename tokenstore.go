@@ -95,6 +95,23 @@ type StoredToken struct {
 	Version uint64
 }
 
+// String describes t without its tokens, so that a store that logs what it
+// loads (%v, %+v, slog) prints no secret.
+func (t StoredToken) String() string {
+	return fmt.Sprintf("reauth.StoredToken{TokenType: %q, Expiry: %s, Scopes: %q, DPoPJKT: %q, Version: %d, AccessToken: %s, RefreshToken: %s}",
+		t.TokenType, t.Expiry.Format(time.RFC3339), t.Scopes, t.DPoPJKT, t.Version, heldOrNot(t.AccessToken), heldOrNot(t.RefreshToken))
+}
+
+// GoString is String, for %#v.
+func (t StoredToken) GoString() string { return t.String() }
+
+func heldOrNot(secret string) string {
+	if secret == "" {
+		return "none"
+	}
+	return "(redacted)"
+}
+
 // Invalidated reports whether the entry holds no access token (it was
 // invalidated, or holds only a refresh token).
 func (t StoredToken) Invalidated() bool { return t.AccessToken == "" }

@@ -1,6 +1,7 @@
 package reauth_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,4 +72,13 @@ func TestDecodeStoredTokenNeverEchoesTheEntry(t *testing.T) {
 	assert.NotContains(t, err.Error(), "SECRET")
 	assert.Equal(t, uint64(5), reauth.StoredVersion(data))
 	assert.Zero(t, reauth.StoredVersion([]byte("junk")))
+}
+
+// A StoredToken prints without its tokens, however it is formatted.
+func TestStoredTokenPrintsNoToken(t *testing.T) {
+	st := reauth.StoredToken{AccessToken: "access-SENTINEL", RefreshToken: "refresh-SENTINEL", TokenType: "Bearer", Version: 7}
+	for _, s := range []string{fmt.Sprint(st), fmt.Sprintf("%+v", st), fmt.Sprintf("%#v", st), fmt.Sprintf("%v", &st)} {
+		assert.NotContains(t, s, "SENTINEL")
+		assert.Contains(t, s, "Version: 7")
+	}
 }

@@ -170,11 +170,18 @@ func TestUnansweredProxyChallengesAreReported(t *testing.T) {
 
 func TestNoEventWhenNothingWasRefused(t *testing.T) {
 	srv := newRecorder(t, okHandler)
-	var l listener
-	_, err := get(t, clientFor(l.attach(&Transport{})), srv.URL)
-	require.NoError(t, err)
-	assert.Empty(t, l.events)
-	assert.Empty(t, l.log())
+	for name, tr := range map[string]*Transport{
+		"pass-through": {},
+		"bound":        {Credentials: Bearer(testToken), Origins: []string{srv.URL}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var l listener
+			_, err := get(t, clientFor(l.attach(tr)), srv.URL)
+			require.NoError(t, err)
+			assert.Empty(t, l.events)
+			assert.Empty(t, l.log())
+		})
+	}
 }
 
 func TestConfigurationsThatCannotWorkAreErrors(t *testing.T) {
