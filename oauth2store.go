@@ -55,6 +55,15 @@ func (c *oauth2Credentials) flightTimeout() time.Duration {
 	return c.leaseTTL() + c.fetchTimeout + 4*storeCallTimeout
 }
 
+// fetchOwn fetches from the source, bounded by FetchTimeout as every fetch
+// is: the flight's own context lasts longer with a store (flightTimeout), for
+// the wait on another holder's lease.
+func (c *oauth2Credentials) fetchOwn(ctx context.Context) (*cachedToken, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout)
+	defer cancel()
+	return c.source(ctx)
+}
+
 // refreshFetch is the fetch of a refresh flight: fail fast in a cool-down,
 // else through the store when there is one, else from the source.
 func (c *oauth2Credentials) refreshFetch(report func(context.Context, Event), old *cachedToken, drop bool) fetchFunc {
@@ -193,13 +202,13 @@ func (c *oauth2Credentials) fetchShared(ctx context.Context, report func(context
 		cancel()
 		if err != nil {
 			c.storeFault(ctx, report, "invalidating the refused token", err)
-			return c.source(ctx)
+			return c.fetchOwn(ctx)
 		}
 	}
 	entry, ok, err := c.loadStored(ctx, report, refused)
 	switch {
 	case err != nil:
-		return c.source(ctx)
+		return c.fetchOwn(ctx)
 	case ok:
 		return c.adopt(ctx, entry)
 	}
@@ -211,7 +220,7 @@ func (c *oauth2Credentials) fetchShared(ctx context.Context, report func(context
 		cancel()
 		if err != nil {
 			c.storeFault(ctx, report, "acquiring the lease", err)
-			return c.source(ctx)
+			return c.fetchOwn(ctx)
 		}
 		if got {
 			break
@@ -225,7 +234,7 @@ func (c *oauth2Credentials) fetchShared(ctx context.Context, report func(context
 		}
 		wait = min(2*wait, storePollMax)
 		if entry, ok, err = c.loadStored(ctx, report, refused); err != nil {
-			return c.source(ctx)
+			return c.fetchOwn(ctx)
 		} else if ok {
 			return c.adopt(ctx, entry)
 		}
@@ -240,16 +249,14 @@ func (c *oauth2Credentials) fetchShared(ctx context.Context, report func(context
 	// Another holder may have stored a token between the last Load and the
 	// lease.
 	if entry, ok, err = c.loadStored(ctx, report, refused); err != nil {
-		return c.source(ctx)
+		return c.fetchOwn(ctx)
 	} else if ok {
 		return c.adopt(ctx, entry)
 	}
 	if c.refresher != nil && entry.RefreshToken != "" {
 		c.refresher.setRefreshToken(entry.RefreshToken)
 	}
-	fctx, cancel := context.WithTimeout(ctx, c.fetchTimeout)
-	ct, err := c.source(fctx)
-	cancel()
+	ct, err := c.fetchOwn(ctx)
 	if err != nil {
 		return nil, err
 	}
